@@ -1,0 +1,128 @@
+"""What happened on a call: the call itself, its turns, and its events."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from agents.models import Agent, PhoneNumber
+
+
+class Call(models.Model):
+    class Direction(models.TextChoices):
+        INBOUND = "inbound"
+        OUTBOUND = "outbound"
+
+    class Status(models.TextChoices):
+        RINGING = "ringing"
+        IN_PROGRESS = "in-progress"
+        COMPLETED = "completed"
+        FAILED = "failed"
+        NO_AGENT = "no-agent"
+        REJECTED = "rejected"
+
+    class Sentiment(models.TextChoices):
+        POSITIVE = "positive"
+        NEUTRAL = "neutral"
+        NEGATIVE = "negative"
+
+    class Analysis(models.TextChoices):
+        PENDING = "pending"
+        DONE = "done"
+        FAILED = "failed"
+
+    call_uuid = models.CharField("Plivo CallUUID", max_length=64, unique=True)
+    stream_id = models.CharField(max_length=64, blank=True)
+    agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="calls")
+    agent_snapshot = models.JSONField(default=dict, blank=True)
+    agent_version = models.PositiveIntegerField(null=True, blank=True)
+    phone_number = models.ForeignKey(PhoneNumber, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="calls")
+    from_number = models.CharField(max_length=32, blank=True)
+    to_number = models.CharField(max_length=32, blank=True)
+    direction = models.CharField(max_length=10, choices=Direction.choices, default=Direction.INBOUND)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RINGING, db_index=True)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    stream_started_at = models.DateTimeField(null=True, blank=True)
+    stream_ended_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+    hangup_cause = models.CharField(max_length=100, blank=True)
+    hangup_data = models.JSONField(default=dict, blank=True)
+
+    summary = models.TextField(blank=True)
+    sentiment = models.CharField(max_length=10, choices=Sentiment.choices, blank=True)
+    sentiment_reason = models.CharField(max_length=300, blank=True)
+    extracted_data = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    analysis_status = models.CharField(max_length=10, choices=Analysis.choices, blank=True)
+    finalized_at = models.DateTimeField(null=True, blank=True)
+    error_notes = models.TextField(blank=True)
+    recording_path = models.CharField(max_length=300, blank=True,
+                                      help_text="Relative to RECORDINGS_DIR; served only to permitted staff.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("view_call_records", "Can browse calls, transcripts and recordings")]
+
+    def __str__(self) -> str:
+        return f"{self.from_number} → {self.to_number} ({self.call_uuid})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in (self.Status.RINGING, self.Status.IN_PROGRESS) and self.stream_ended_at is None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.COMPLETED, self.Status.FAILED, self.Status.NO_AGENT,
+                               self.Status.REJECTED)
+
+    def add_error_note(self, note: str) -> None:
+        self.error_notes = f"{self.error_notes}\n{note}".strip()
+
+
+class Turn(models.Model):
+    class Role(models.TextChoices):
+        CALLER = "caller"
+        AGENT = "agent"
+        SYSTEM = "system"
+        TOOL = "tool"
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="turns")
+    sequence = models.PositiveIntegerField()
+    role = models.CharField(max_length=10, choices=Role.choices)
+    text = models.TextField(blank=True)
+    start_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Offset from the stream start.")
+    end_ms = models.PositiveIntegerField(null=True, blank=True)
+    interrupted = models.BooleanField(default=False)
+    heard_text = models.TextField(blank=True, help_text="What the caller actually heard of an agent turn.")
+    latency = models.JSONField(default=dict, blank=True)
+    usage = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["call", "sequence"]
+        constraints = [models.UniqueConstraint(fields=["call", "sequence"], name="unique_turn_sequence")]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.text[:60]}"
+
+    @property
+    def unheard_text(self) -> str:
+        if self.interrupted and self.text.startswith(self.heard_text):
+            return self.text[len(self.heard_text):]
+        return ""
+
+
+class CallEvent(models.Model):
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
+    time = models.DateTimeField(auto_now_add=True, db_index=True)
+    kind = models.CharField(max_length=40, db_index=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["time", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} @ {self.time:%H:%M:%S}"
