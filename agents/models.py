@@ -11,12 +11,21 @@ from django.utils.text import slugify
 
 from agents.validators import validate_e164, validate_identifier, validate_language
 
-STT_CHOICES = [("auto", "Auto (Azure when configured, else offline)"), ("azure", "Azure Speech"),
-               ("offline", "Offline (pocketsphinx)")]
-LLM_CHOICES = [("auto", "Auto (OpenAI when configured, else offline)"), ("openai", "OpenAI-compatible"),
-               ("offline", "Offline (no AI)")]
-TTS_CHOICES = [("auto", "Auto (Azure when configured, else offline)"), ("azure", "Azure Speech"),
-               ("offline", "Offline (eSpeak NG)")]
+STT_CHOICES = [
+    ("auto", "Auto (Azure when configured, else offline)"),
+    ("azure", "Azure Speech"),
+    ("offline", "Offline (pocketsphinx)"),
+]
+LLM_CHOICES = [
+    ("auto", "Auto (OpenAI when configured, else offline)"),
+    ("openai", "OpenAI-compatible"),
+    ("offline", "Offline (no AI)"),
+]
+TTS_CHOICES = [
+    ("auto", "Auto (Azure when configured, else offline)"),
+    ("azure", "Azure Speech"),
+    ("offline", "Offline (eSpeak NG)"),
+]
 
 
 def new_webhook_secret() -> str:
@@ -25,64 +34,98 @@ def new_webhook_secret() -> str:
 
 class Agent(models.Model):
     name = models.CharField(max_length=120)
-    slug = models.SlugField(max_length=120, unique=True, blank=True,
-                            help_text="Short identifier; filled from the name when left empty.")
+    slug = models.SlugField(
+        max_length=120, unique=True, blank=True, help_text="Short identifier; filled from the name when left empty."
+    )
     enabled = models.BooleanField(default=True, help_text="Disabled agents do not answer calls.")
 
-    system_prompt = models.TextField("persona / system prompt", blank=True,
-                                     help_text="Who the agent is and how it behaves. Sent to the LLM first.")
-    greeting = models.CharField(max_length=500, blank=True,
-                                help_text="First words on the call, spoken as soon as the audio stream opens.")
-    goodbye_message = models.CharField(max_length=500, default="Thank you for calling. Goodbye!",
-                                       help_text="Spoken before the agent hangs up.")
+    system_prompt = models.TextField(
+        "persona / system prompt", blank=True, help_text="Who the agent is and how it behaves. Sent to the LLM first."
+    )
+    greeting = models.CharField(
+        max_length=500, blank=True, help_text="First words on the call, spoken as soon as the audio stream opens."
+    )
+    goodbye_message = models.CharField(
+        max_length=500, default="Thank you for calling. Goodbye!", help_text="Spoken before the agent hangs up."
+    )
 
-    language = models.CharField(max_length=35, default="en-US", validators=[validate_language],
-                                help_text="BCP-47 tag, e.g. en-US.")
-    voice = models.CharField(max_length=100, default="en-US-JennyNeural",
-                             help_text="Azure neural voice name (the offline voice follows the language).")
-    speaking_rate = models.FloatField(default=1.0, validators=[MinValueValidator(0.5), MaxValueValidator(2.0)],
-                                      help_text="Speech speed, 0.5–2.0 (1.0 = normal).")
+    language = models.CharField(
+        max_length=35, default="en-US", validators=[validate_language], help_text="BCP-47 tag, e.g. en-US."
+    )
+    voice = models.CharField(
+        max_length=100,
+        default="en-US-JennyNeural",
+        help_text="Azure neural voice name (the offline voice follows the language).",
+    )
+    speaking_rate = models.FloatField(
+        default=1.0,
+        validators=[MinValueValidator(0.5), MaxValueValidator(2.0)],
+        help_text="Speech speed, 0.5–2.0 (1.0 = normal).",
+    )
 
     llm_model = models.CharField("LLM model", max_length=100, default="gpt-4o-mini")
-    temperature = models.FloatField(default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)],
-                                    help_text="0 = focused and repeatable, 2 = most varied.")
-    max_tokens = models.PositiveIntegerField(default=300, validators=[MinValueValidator(1), MaxValueValidator(4096)],
-                                             help_text="Upper bound on the length of one reply.")
+    temperature = models.FloatField(
+        default=0.7,
+        validators=[MinValueValidator(0.0), MaxValueValidator(2.0)],
+        help_text="0 = focused and repeatable, 2 = most varied.",
+    )
+    max_tokens = models.PositiveIntegerField(
+        default=300,
+        validators=[MinValueValidator(1), MaxValueValidator(4096)],
+        help_text="Upper bound on the length of one reply.",
+    )
     stt_provider = models.CharField("speech-to-text", max_length=20, choices=STT_CHOICES, default="auto")
     llm_provider = models.CharField("language model", max_length=20, choices=LLM_CHOICES, default="auto")
     tts_provider = models.CharField("text-to-speech", max_length=20, choices=TTS_CHOICES, default="auto")
 
     end_of_speech_ms = models.PositiveIntegerField(
-        default=600, validators=[MinValueValidator(200), MaxValueValidator(5000)],
-        help_text="Silence (ms) after which the caller is considered done speaking.")
+        default=600,
+        validators=[MinValueValidator(200), MaxValueValidator(5000)],
+        help_text="Silence (ms) after which the caller is considered done speaking.",
+    )
     silence_timeout_seconds = models.PositiveIntegerField(
-        default=8, validators=[MinValueValidator(2), MaxValueValidator(120)],
-        help_text="If the caller says nothing for this long after the agent spoke, the agent reprompts.")
+        default=8,
+        validators=[MinValueValidator(2), MaxValueValidator(120)],
+        help_text="If the caller says nothing for this long after the agent spoke, the agent reprompts.",
+    )
     reprompt_text = models.CharField(max_length=500, default="Are you still there?")
     max_reprompts = models.PositiveIntegerField(
-        default=2, validators=[MaxValueValidator(10)],
-        help_text="Reprompts before the agent says goodbye and hangs up.")
+        default=2, validators=[MaxValueValidator(10)], help_text="Reprompts before the agent says goodbye and hangs up."
+    )
     max_call_seconds = models.PositiveIntegerField(
-        default=900, validators=[MinValueValidator(30), MaxValueValidator(4 * 3600)],
-        help_text="The agent ends the call after this long.")
+        default=900,
+        validators=[MinValueValidator(30), MaxValueValidator(4 * 3600)],
+        help_text="The agent ends the call after this long.",
+    )
     end_call_phrases = models.TextField(
-        blank=True, default="goodbye\nbye bye\nthat's all",
-        help_text="One per line. When the caller says one, the agent says goodbye and hangs up.")
+        blank=True,
+        default="goodbye\nbye bye\nthat's all",
+        help_text="One per line. When the caller says one, the agent says goodbye and hangs up.",
+    )
 
-    barge_in_enabled = models.BooleanField("barge-in", default=True,
-                                           help_text="Let the caller interrupt the agent by speaking.")
+    barge_in_enabled = models.BooleanField(
+        "barge-in", default=True, help_text="Let the caller interrupt the agent by speaking."
+    )
     barge_in_min_speech_ms = models.PositiveIntegerField(
-        default=250, validators=[MinValueValidator(60), MaxValueValidator(3000)],
-        help_text="Caller speech needed (ms) before the agent stops talking.")
-    transfer_number = models.CharField(max_length=16, blank=True, validators=[validate_e164],
-                                       help_text="E.164 number to transfer to when the caller asks for a person.")
+        default=250,
+        validators=[MinValueValidator(60), MaxValueValidator(3000)],
+        help_text="Caller speech needed (ms) before the agent stops talking.",
+    )
+    transfer_number = models.CharField(
+        max_length=16,
+        blank=True,
+        validators=[validate_e164],
+        help_text="E.164 number to transfer to when the caller asks for a person.",
+    )
     record_calls = models.BooleanField(default=False, help_text="Store a stereo recording of every call.")
 
-    summary_instructions = models.TextField(blank=True,
-                                            help_text="What the after-call summary should focus on.")
+    summary_instructions = models.TextField(blank=True, help_text="What the after-call summary should focus on.")
     webhook_url = models.URLField(blank=True, help_text="Receives the call's results as signed JSON after the call.")
-    webhook_secret = models.CharField(max_length=64, default=new_webhook_secret,
-                                      help_text="HMAC-SHA256 key for the X-Signature header of webhook calls.")
+    webhook_secret = models.CharField(
+        max_length=64,
+        default=new_webhook_secret,
+        help_text="HMAC-SHA256 key for the X-Signature header of webhook calls.",
+    )
 
     version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -121,8 +164,11 @@ class Agent(models.Model):
 
     def snapshot(self) -> dict:
         """The whole configuration a call runs with, as plain JSON."""
-        data = {f.name: getattr(self, f.name) for f in self._meta.concrete_fields
-                if f.name not in ("created_at", "updated_at", "webhook_secret")}
+        data = {
+            f.name: getattr(self, f.name)
+            for f in self._meta.concrete_fields
+            if f.name not in ("created_at", "updated_at", "webhook_secret")
+        }
         data["end_call_phrases"] = self.end_call_phrase_list
         data["faq"] = [e.as_dict() for e in self.faq_entries.all()]
         data["extraction_fields"] = [f.as_dict() for f in self.extraction_fields.all()]
@@ -133,7 +179,7 @@ class Agent(models.Model):
         """A disabled copy with the same knowledge, and no phone numbers."""
         faq, fields = list(self.faq_entries.all()), list(self.extraction_fields.all())
         copy = Agent.objects.get(pk=self.pk)
-        copy.pk = None
+        copy.pk, copy._state.adding = None, True
         copy.name, copy.slug, copy.enabled = f"{self.name} (copy)", "", False
         copy.version, copy.webhook_secret = 1, new_webhook_secret()
         copy.save()
@@ -167,13 +213,21 @@ class FaqEntry(models.Model):
 
 
 class ExtractionField(models.Model):
-    TYPES = [("string", "Text"), ("number", "Number"), ("integer", "Whole number"), ("boolean", "Yes/no"),
-             ("date", "Date"), ("email", "E-mail"), ("phone", "Phone number")]
+    TYPES = [
+        ("string", "Text"),
+        ("number", "Number"),
+        ("integer", "Whole number"),
+        ("boolean", "Yes/no"),
+        ("date", "Date"),
+        ("email", "E-mail"),
+        ("phone", "Phone number"),
+    ]
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="extraction_fields")
     name = models.CharField(max_length=63, validators=[validate_identifier])
     type = models.CharField(max_length=10, choices=TYPES, default="string")
-    description = models.CharField(max_length=300, blank=True,
-                                   help_text="Tells the model what to extract, e.g. 'the caller's order number'.")
+    description = models.CharField(
+        max_length=300, blank=True, help_text="Tells the model what to extract, e.g. 'the caller's order number'."
+    )
 
     class Meta:
         ordering = ["id"]
@@ -187,9 +241,13 @@ class ExtractionField(models.Model):
 
 
 class PhoneNumber(models.Model):
-    number = models.CharField(max_length=16, unique=True, validators=[validate_e164],
-                              help_text="E.164, e.g. +14155550100.",
-                              error_messages={"unique": "This number is already assigned to an agent."})
+    number = models.CharField(
+        max_length=16,
+        unique=True,
+        validators=[validate_e164],
+        help_text="E.164, e.g. +14155550100.",
+        error_messages={"unique": "This number is already assigned to an agent."},
+    )
     label = models.CharField(max_length=100, blank=True)
     agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="phone_numbers")
     enabled = models.BooleanField(default=True)

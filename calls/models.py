@@ -35,8 +35,9 @@ class Call(models.Model):
     agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="calls")
     agent_snapshot = models.JSONField(default=dict, blank=True)
     agent_version = models.PositiveIntegerField(null=True, blank=True)
-    phone_number = models.ForeignKey(PhoneNumber, null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="calls")
+    phone_number = models.ForeignKey(
+        PhoneNumber, null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
+    )
     from_number = models.CharField(max_length=32, blank=True)
     to_number = models.CharField(max_length=32, blank=True)
     direction = models.CharField(max_length=10, choices=Direction.choices, default=Direction.INBOUND)
@@ -59,8 +60,9 @@ class Call(models.Model):
     analysis_status = models.CharField(max_length=10, choices=Analysis.choices, blank=True)
     finalized_at = models.DateTimeField(null=True, blank=True)
     error_notes = models.TextField(blank=True)
-    recording_path = models.CharField(max_length=300, blank=True,
-                                      help_text="Relative to RECORDINGS_DIR; served only to permitted staff.")
+    recording_path = models.CharField(
+        max_length=300, blank=True, help_text="Relative to RECORDINGS_DIR; served only to permitted staff."
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -75,8 +77,7 @@ class Call(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in (self.Status.COMPLETED, self.Status.FAILED, self.Status.NO_AGENT,
-                               self.Status.REJECTED)
+        return self.status in (self.Status.COMPLETED, self.Status.FAILED, self.Status.NO_AGENT, self.Status.REJECTED)
 
     def add_error_note(self, note: str) -> None:
         self.error_notes = f"{self.error_notes}\n{note}".strip()
@@ -111,7 +112,7 @@ class Turn(models.Model):
     @property
     def unheard_text(self) -> str:
         if self.interrupted and self.text.startswith(self.heard_text):
-            return self.text[len(self.heard_text):]
+            return self.text[len(self.heard_text) :]
         return ""
 
 

@@ -1,3 +1,10 @@
 from django.urls import path
 
-urlpatterns: list = []
+from calls import webhooks
+
+urlpatterns = [
+    path("plivo/answer/", webhooks.answer, name="plivo-answer"),
+    path("plivo/hangup/", webhooks.hangup, name="plivo-hangup"),
+    path("plivo/stream-status/", webhooks.stream_status, name="plivo-stream-status"),
+    path("healthz", webhooks.healthz, name="healthz"),
+]

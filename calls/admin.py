@@ -1,0 +1,61 @@
+"""Read-only admin for calls: what happened stays as it happened."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from calls.models import Call, CallEvent, Turn
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class TurnInline(ReadOnlyMixin, admin.TabularInline):
+    model = Turn
+    extra = 0
+    fields = ["sequence", "role", "text", "heard_text", "interrupted", "start_ms", "end_ms", "latency"]
+    readonly_fields = fields
+
+
+class CallEventInline(ReadOnlyMixin, admin.TabularInline):
+    model = CallEvent
+    extra = 0
+    fields = ["time", "kind", "data"]
+    readonly_fields = fields
+
+
+@admin.register(Call)
+class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "from_number",
+        "to_number",
+        "agent",
+        "direction",
+        "status",
+        "duration_seconds",
+        "sentiment",
+    ]
+    list_filter = ["status", "direction", "agent", "sentiment", "created_at"]
+    search_fields = ["call_uuid", "from_number", "to_number", "summary", "turns__text"]
+    date_hierarchy = "created_at"
+    inlines = [TurnInline, CallEventInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        return [f.name for f in Call._meta.fields]
+
+
+@admin.register(CallEvent)
+class CallEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["time", "call", "kind"]
+    list_filter = ["kind"]
+    search_fields = ["call__call_uuid"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        return [f.name for f in CallEvent._meta.fields]

@@ -1,0 +1,62 @@
+"""Shared test setup: in-process channel layer and eager Celery unless a test asks for real services."""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlsplit
+
+import pytest
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def service_reachable(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def need_service(env_name: str) -> str:
+    """The service URL from the environment; skip without it, or fail under REQUIRE_SERVICES=1."""
+    url = os.environ.get(env_name, "")
+    if url and service_reachable(url):
+        return url
+    reason = f"{env_name} is not set or not reachable"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return need_service("REDIS_URL")
+
+
+@pytest.fixture(autouse=True)
+def local_services(settings, tmp_path):
+    """Tests run in one process by default: in-memory channel layer, eager Celery, temp media."""
+    from voiceproject.celery import app
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.RECORDINGS_DIR = tmp_path / "media" / "recordings"
+    settings.PLIVO_AUTH_ID = ""
+    settings.PLIVO_AUTH_TOKEN = ""
+    settings.PUBLIC_URL = ""
+    settings.OPENAI_API_KEY = ""
+    settings.OPENAI_BASE_URL = ""
+    settings.AZURE_SPEECH_KEY = ""
+    settings.AZURE_SPEECH_REGION = ""
+    settings.AZURE_SPEECH_HOST = ""
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    app.conf.task_always_eager = eager
+    channel_layers.backends.clear()
