@@ -1,0 +1,96 @@
+"""The only ORM functions the live engine calls. All async; each is one short transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+
+from calls.models import Call, CallEvent, Turn
+
+
+@dataclass(frozen=True)
+class LiveCall:
+    """What the engine needs to run a call."""
+
+    id: int
+    call_uuid: str
+    snapshot: dict
+    caller_number: str
+    previous_summary: str
+    history: tuple[tuple[str, str], ...] = ()  # (role, text) of turns stored before a reconnect
+    next_sequence: int = 0
+    reconnect: bool = False
+
+
+class CallNotLive(Exception):
+    """The stream belongs to an unknown call or one that already ended."""
+
+
+def _start_stream(call_uuid: str, stream_id: str) -> LiveCall:
+    call = Call.objects.filter(call_uuid=call_uuid).first()
+    if call is None or call.is_finished or not call.agent_snapshot:
+        raise CallNotLive(f"call {call_uuid} is unknown, has ended or has no agent")
+    Call.objects.filter(pk=call.pk).update(
+        stream_id=stream_id[:64], stream_started_at=call.stream_started_at or timezone.now(), stream_ended_at=None
+    )
+    turns = list(call.turns.order_by("sequence").values_list("role", "text", "heard_text", "interrupted", "sequence"))
+    history = tuple((role, heard if interrupted else text) for role, text, heard, interrupted, _ in turns)
+    caller = call.to_number if call.direction == Call.Direction.OUTBOUND else call.from_number
+    return LiveCall(call.pk, call.call_uuid, call.agent_snapshot, caller, _previous_summary(call), history,
+                    turns[-1][4] if turns else 0, reconnect=call.stream_started_at is not None)
+
+
+def _previous_summary(call: Call) -> str:
+    caller = call.to_number if call.direction == Call.Direction.OUTBOUND else call.from_number
+    earlier = (
+        Call.objects.filter(agent_id=call.agent_id, created_at__lt=call.created_at)
+        .filter(from_number=caller)
+        .exclude(summary="")
+        .order_by("-created_at")
+        .values_list("summary", flat=True)
+        .first()
+    )
+    return earlier or ""
+
+
+def _check_live(call_uuid: str) -> None:
+    call = Call.objects.filter(call_uuid=call_uuid).only("status", "stream_ended_at", "agent_snapshot").first()
+    if call is None or call.is_finished or not call.agent_snapshot:
+        raise CallNotLive(f"call {call_uuid} is unknown, has ended or has no agent")
+
+
+def _save_turn(call_id: int, sequence: int, role: str, text: str, **fields) -> None:
+    Turn.objects.update_or_create(call_id=call_id, sequence=sequence, defaults={"role": role, "text": text, **fields})
+
+
+def _add_event(call_id: int, kind: str, data: dict) -> None:
+    CallEvent.objects.create(call_id=call_id, kind=kind, data=data)
+
+
+def _merge_metrics(call_id: int, metrics: dict) -> None:
+    call = Call.objects.only("metrics").get(pk=call_id)
+    Call.objects.filter(pk=call_id).update(metrics={**call.metrics, **metrics})
+
+
+def _end_stream(call_id: int, recording_path: str, error_note: str, stream_metrics: dict | None = None) -> None:
+    updates: dict = {"stream_ended_at": timezone.now()}
+    if stream_metrics:
+        call = Call.objects.only("metrics").get(pk=call_id)
+        updates["metrics"] = {**call.metrics, "stream": stream_metrics}
+    if recording_path:
+        updates["recording_path"] = recording_path
+    if error_note:
+        call = Call.objects.only("error_notes").get(pk=call_id)
+        call.add_error_note(error_note)
+        updates["error_notes"] = call.error_notes
+    Call.objects.filter(pk=call_id).update(**updates)
+
+
+start_stream = sync_to_async(_start_stream)
+check_live = sync_to_async(_check_live)
+save_turn = sync_to_async(_save_turn)
+add_event = sync_to_async(_add_event)
+merge_metrics = sync_to_async(_merge_metrics)
+end_stream = sync_to_async(_end_stream)

@@ -1,0 +1,196 @@
+"""The Plivo audio-streaming wire protocol: parse what Plivo sends, build what we send. Pure, no I/O."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+
+MAX_PAYLOAD_BYTES = 64 * 1024
+MULAW = "audio/x-mulaw"
+SAMPLE_RATE = 8000
+
+
+class CodecError(ValueError):
+    """A frame we cannot use. ``fatal`` means the stream cannot go on (e.g. audio before ``start``)."""
+
+    def __init__(self, message: str, *, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.fatal = fatal
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    stream_id: str
+    call_id: str
+    account_id: str = ""
+    tracks: tuple[str, ...] = ("inbound",)
+    encoding: str = MULAW
+    sample_rate: int = SAMPLE_RATE
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    payload: bytes
+    sequence: int | None = None
+    chunk: int | None = None
+    timestamp_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Dtmf:
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlayedStream:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClearedAudio:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    event: str
+
+
+Event = Start | Media | Dtmf | PlayedStream | ClearedAudio | Stop | Unknown
+
+DTMF_DIGITS = frozenset("0123456789*#ABCD")
+
+
+def parse(frame: str | bytes, *, started: bool) -> Event:
+    """One Plivo JSON frame → a typed event. Raises CodecError on anything malformed."""
+    try:
+        message = json.loads(frame)
+    except (ValueError, UnicodeDecodeError):
+        raise CodecError("frame is not JSON") from None
+    if not isinstance(message, dict):
+        raise CodecError("frame is not a JSON object")
+    event = message.get("event")
+    if not isinstance(event, str):
+        raise CodecError("frame has no 'event' string")
+    if event == "start":
+        return _start(message)
+    if not started:
+        raise CodecError(f"'{event}' before 'start': the first frame must be 'start'", fatal=True)
+    if event == "media":
+        return _media(message)
+    if event == "dtmf":
+        digit = _obj(message, "dtmf").get("digit")
+        if not isinstance(digit, str) or len(digit) != 1 or digit.upper() not in DTMF_DIGITS:
+            raise CodecError(f"dtmf digit must be one of 0-9 * # A-D, got {digit!r}")
+        return Dtmf(digit.upper())
+    if event in ("playedStream", "played"):
+        name = message.get("name")
+        if not isinstance(name, str):
+            raise CodecError(f"{event} needs a 'name' string")
+        return PlayedStream(name)
+    if event == "clearedAudio":
+        return ClearedAudio()
+    if event == "stop":
+        return Stop()
+    return Unknown(event)
+
+
+def _obj(message: dict, key: str) -> dict:
+    value = message.get(key)
+    if not isinstance(value, dict):
+        raise CodecError(f"'{message.get('event')}' needs a '{key}' object")
+    return value
+
+
+def _optional_int(value: object, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise CodecError(f"{name} must be a number")
+    try:
+        return int(value)  # Plivo sends timestamp as a string of epoch ms
+    except (TypeError, ValueError):
+        raise CodecError(f"{name} must be a number, got {value!r}") from None
+
+
+def _media(message: dict) -> Media:
+    media = _obj(message, "media")
+    payload = media.get("payload")
+    if not isinstance(payload, str):
+        raise CodecError("media needs a base64 'payload' string")
+    if len(payload) > MAX_PAYLOAD_BYTES * 4 // 3 + 4:
+        raise CodecError(f"media payload is over {MAX_PAYLOAD_BYTES} bytes")
+    try:
+        audio = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise CodecError("media payload is not valid base64") from None
+    return Media(
+        audio,
+        sequence=_optional_int(message.get("sequenceNumber"), "sequenceNumber"),
+        chunk=_optional_int(media.get("chunk"), "chunk"),
+        timestamp_ms=_optional_int(media.get("timestamp"), "timestamp"),
+    )
+
+
+def _start(message: dict) -> Start:
+    start = _obj(message, "start")
+    call_id, stream_id = start.get("callId"), start.get("streamId")
+    if not isinstance(call_id, str) or not isinstance(stream_id, str) or not call_id or not stream_id:
+        raise CodecError("start needs 'callId' and 'streamId' strings")
+    media_format = start.get("mediaFormat") or {}
+    if not isinstance(media_format, dict):
+        raise CodecError("start.mediaFormat must be an object")
+    encoding = media_format.get("encoding", MULAW)
+    rate = _optional_int(media_format.get("sampleRate", SAMPLE_RATE), "sampleRate")
+    tracks = start.get("tracks", ["inbound"])
+    if not isinstance(encoding, str) or not isinstance(tracks, list):
+        raise CodecError("start.mediaFormat.encoding must be a string and start.tracks a list")
+    return Start(
+        stream_id=stream_id,
+        call_id=call_id,
+        account_id=str(start.get("accountId", "")),
+        tracks=tuple(str(t) for t in tracks),
+        encoding=encoding,
+        sample_rate=rate or SAMPLE_RATE,
+        extra_headers=_extra_headers(message.get("extra_headers", "")),
+    )
+
+
+def _extra_headers(raw: object) -> dict[str, str]:
+    if isinstance(raw, dict):
+        return {str(k): str(v) for k, v in raw.items()}
+    if not isinstance(raw, str):
+        return {}
+    pairs = (item.partition("=") for item in raw.replace(",", ";").split(";") if "=" in item)
+    return {k.strip(): v.strip() for k, _, v in pairs}
+
+
+def play_audio(audio: bytes) -> str:
+    payload = base64.b64encode(audio).decode("ascii")
+    return (
+        '{"event":"playAudio","media":{"contentType":"audio/x-mulaw","sampleRate":8000,"payload":"'
+        + payload
+        + '"}}'
+    )
+
+
+def checkpoint(stream_id: str, name: str) -> str:
+    return json.dumps({"event": "checkpoint", "streamId": stream_id, "name": name}, separators=(",", ":"))
+
+
+def clear_audio(stream_id: str) -> str:
+    return json.dumps({"event": "clearAudio", "streamId": stream_id}, separators=(",", ":"))
+
+
+def send_dtmf(digits: str) -> str:
+    if not digits or any(d.upper() not in DTMF_DIGITS for d in digits):
+        raise CodecError(f"sendDTMF digits must be 0-9 * # A-D, got {digits!r}")
+    return json.dumps({"event": "sendDTMF", "dtmf": digits}, separators=(",", ":"))

@@ -1,0 +1,144 @@
+"""Speaking: LLM text streamed sentence by sentence into TTS while the LLM is still writing."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from streaming.providers.base import (
+    Conversation,
+    LanguageModel,
+    ReplyEvent,
+    TextDelta,
+    TextToSpeech,
+    ToolCall,
+    Usage,
+)
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+")
+_CLAUSE_END = re.compile(r"(?<=[,;:—])\s+")
+LONG_CLAUSE = 60  # split at a comma once this many characters are waiting
+
+
+class SentenceSplitter:
+    """Cuts streamed text into speakable pieces: sentences, or long clauses."""
+
+    def __init__(self) -> None:
+        self._buffer = ""
+
+    def push(self, text: str) -> list[str]:
+        self._buffer += text
+        pieces: list[str] = []
+        while True:
+            match = _SENTENCE_END.search(self._buffer)
+            if not match and len(self._buffer) >= LONG_CLAUSE:
+                match = _CLAUSE_END.search(self._buffer, LONG_CLAUSE // 2)
+            if not match:
+                return pieces
+            piece, self._buffer = self._buffer[: match.start()].strip(), self._buffer[match.end() :]
+            if piece:
+                pieces.append(piece)
+
+    def flush(self) -> str:
+        piece, self._buffer = self._buffer.strip(), ""
+        return piece
+
+
+@dataclass
+class TurnTiming:
+    """Monotonic timestamps of one agent reply, turned into the latency record of the turn."""
+
+    speech_end: float | None = None
+    stt_final: float | None = None
+    llm_first_token: float | None = None
+    tts_first_audio: float | None = None
+    first_frame_sent: float | None = None
+
+    def as_latency(self) -> dict[str, float]:
+        steps = [("stt_ms", self.speech_end, self.stt_final), ("llm_ms", self.stt_final, self.llm_first_token),
+                 ("tts_ms", self.llm_first_token, self.tts_first_audio),
+                 ("send_ms", self.tts_first_audio, self.first_frame_sent),
+                 ("voice_to_voice_ms", self.speech_end, self.first_frame_sent)]
+        return {name: round((end - start) * 1000, 1) for name, start, end in steps
+                if start is not None and end is not None}
+
+
+@dataclass
+class ReplyOutcome:
+    text: str = ""
+    tools: list[ToolCall] = field(default_factory=list)
+    usage: Usage | None = None
+
+
+async def stream_sentences(llm: LanguageModel, conversation: Conversation, timing: TurnTiming,
+                           outcome: ReplyOutcome) -> AsyncIterator[str]:
+    """The LLM's reply as sentences, as soon as each is complete; tools and usage land in ``outcome``.
+
+    The LLM keeps streaming in its own task while the caller of this generator synthesizes earlier sentences.
+    """
+    queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
+
+    async def think() -> None:
+        splitter = SentenceSplitter()
+        try:
+            async for event in llm.reply(conversation):
+                _collect(event, splitter, queue, timing, outcome)
+            if rest := splitter.flush():
+                queue.put_nowait(rest)
+            queue.put_nowait(None)
+        except Exception as exc:  # handed to the consumer, which re-raises it
+            queue.put_nowait(exc)
+
+    thinker = asyncio.get_running_loop().create_task(think())
+    try:
+        while (item := await queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        thinker.cancel()
+
+
+def _collect(event: ReplyEvent, splitter: SentenceSplitter, queue: asyncio.Queue, timing: TurnTiming,
+             outcome: ReplyOutcome) -> None:
+    if isinstance(event, TextDelta):
+        if timing.llm_first_token is None and event.text.strip():
+            timing.llm_first_token = time.monotonic()
+        outcome.text += event.text
+        for sentence in splitter.push(event.text):
+            queue.put_nowait(sentence)
+    elif isinstance(event, ToolCall):
+        outcome.tools.append(event)
+    elif isinstance(event, Usage):
+        outcome.usage = event
+
+
+class SpeechCache:
+    """Synthesized audio of fixed lines (greeting, goodbye, fallback) per voice, bounded LRU."""
+
+    def __init__(self, max_entries: int = 512) -> None:
+        self._entries: OrderedDict[tuple, bytes] = OrderedDict()
+        self._max = max_entries
+
+    @staticmethod
+    def key(tts: TextToSpeech, voice: str, language: str, rate: float, version: int, text: str) -> tuple:
+        return (type(tts).__qualname__, voice, language, rate, version, text)
+
+    def get(self, key: tuple) -> bytes | None:
+        audio = self._entries.get(key)
+        if audio is not None:
+            self._entries.move_to_end(key)
+        return audio
+
+    def put(self, key: tuple, audio: bytes) -> None:
+        self._entries[key] = audio
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+
+speech_cache = SpeechCache()

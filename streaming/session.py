@@ -1,0 +1,354 @@
+"""Turn-taking: a pure state machine. Events in, actions out; no asyncio, no Django, no clocks.
+
+States: listening → (caller's final transcript) → thinking → (first reply audio) → speaking → (played) → listening.
+Barge-in: caller speech while the agent thinks or speaks cancels the reply and clears Plivo's audio buffer.
+Ending: the goodbye is spoken, and the call is hung up once it has played.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class State(StrEnum):
+    LISTENING = "listening"
+    THINKING = "thinking"
+    SPEAKING = "speaking"
+    ENDING = "ending"
+    ENDED = "ended"
+
+
+BACKCHANNELS = frozenset(
+    "ok okay k mm mhm mmhmm mm-hmm hmm uh-huh uhhuh uh huh yeah yep yes yup right sure alright all got it "
+    "i see cool great fine good".split()
+)
+BACKCHANNEL_GRACE_MS = 250  # with no transcript yet, wait this much more speech before interrupting
+BACKCHANNEL_MAX_MS = 900  # speech this long interrupts even when it sounds like a backchannel
+_WORD = re.compile(r"[a-z']+(?:-[a-z']+)*")
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def is_backchannel(text: str) -> bool:
+    found = words(text)
+    return bool(found) and all(w in BACKCHANNELS for w in found) and len(found) <= 3
+
+
+# ---- events ----
+@dataclass(frozen=True, slots=True)
+class CallStarted:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceActivity:
+    """Caller speech in the current segment (from the VAD): ``voiced_ms`` so far."""
+
+    voiced_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechEnded:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Partial:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Final:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyAudioStarted:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackDone:
+    """Everything queued for an utterance has played (or the bounded wait ran out)."""
+
+    purpose: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyFailed:
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceTimeout:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class MaxDuration:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Dtmf:
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndCallRequested:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRequested:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamClosed:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorHangup:
+    pass
+
+
+Event = (CallStarted | VoiceActivity | SpeechEnded | Partial | Final | ReplyAudioStarted | PlaybackDone | ReplyFailed
+         | SilenceTimeout | MaxDuration | Dtmf | EndCallRequested | TransferRequested | StreamClosed | OperatorHangup)
+
+
+# ---- actions ----
+@dataclass(frozen=True, slots=True)
+class Say:
+    """Speak a fixed line (no LLM). ``purpose``: greeting, reprompt, fallback, goodbye, transfer."""
+
+    text: str
+    purpose: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Ask the LLM for the next reply and speak it as it streams."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordCallerTurn:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupt:
+    """Barge-in: empty our send queue, clearAudio, cancel LLM/TTS, record the agent turn as interrupted."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartSilenceTimer:
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class StopSilenceTimer:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class HangUp:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """The stream is gone: cancel everything and close the call's records."""
+
+
+Action = (Say | Reply | RecordCallerTurn | Interrupt | StartSilenceTimer | StopSilenceTimer | HangUp | Transfer
+          | Close)
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    greeting: str = ""
+    goodbye: str = "Goodbye!"
+    reprompt: str = "Are you still there?"
+    fallback: str = "Sorry, I didn't catch that — could you say it again?"
+    transfer_line: str = "Please hold while I transfer you."
+    barge_in: bool = True
+    min_speech_ms: int = 250
+    silence_timeout_s: float = 8.0
+    max_reprompts: int = 2
+    end_call_phrases: tuple[str, ...] = ()
+
+    @classmethod
+    def from_snapshot(cls, snap: dict) -> SessionConfig:
+        return cls(
+            greeting=snap.get("greeting", ""),
+            goodbye=snap.get("goodbye_message") or cls.goodbye,
+            reprompt=snap.get("reprompt_text") or cls.reprompt,
+            barge_in=bool(snap.get("barge_in_enabled", True)),
+            min_speech_ms=int(snap.get("barge_in_min_speech_ms", 250)),
+            silence_timeout_s=float(snap.get("silence_timeout_seconds", 8)),
+            max_reprompts=int(snap.get("max_reprompts", 2)),
+            end_call_phrases=tuple(p.lower() for p in snap.get("end_call_phrases", ())),
+        )
+
+
+@dataclass
+class Session:
+    config: SessionConfig
+    state: State = State.LISTENING
+    reprompts: int = 0
+    voiced_ms: int = 0
+    segment_text: str = ""
+    pending_caller_text: list[str] = field(default_factory=list)
+
+    def handle(self, event: Event) -> list[Action]:
+        if self.state is State.ENDED:
+            return []
+        if isinstance(event, StreamClosed):
+            self.state = State.ENDED
+            return [Close()]
+        if isinstance(event, OperatorHangup):
+            self.state = State.ENDED
+            return [Interrupt(), HangUp("operator")]
+        handler = getattr(self, f"_on_{type(event).__name__}")
+        return handler(event)
+
+    # -- call lifecycle --
+    def _on_CallStarted(self, event: CallStarted) -> list[Action]:
+        if self.config.greeting:
+            return self._say(self.config.greeting, "greeting")
+        return self._listen()
+
+    def _on_MaxDuration(self, event: MaxDuration) -> list[Action]:
+        return self._end(interrupt=self.state in (State.THINKING, State.SPEAKING))
+
+    def _on_EndCallRequested(self, event: EndCallRequested) -> list[Action]:
+        return self._end(interrupt=False) if self.state is not State.ENDING else []
+
+    def _on_TransferRequested(self, event: TransferRequested) -> list[Action]:
+        if self.state is State.ENDING:
+            return []
+        self.state = State.ENDING
+        return [StopSilenceTimer(), Say(self.config.transfer_line, "transfer")]
+
+    # -- the caller --
+    def _on_VoiceActivity(self, event: VoiceActivity) -> list[Action]:
+        self.voiced_ms = event.voiced_ms
+        actions: list[Action] = [StopSilenceTimer()] if self.state is State.LISTENING else []
+        if self.state in (State.THINKING, State.SPEAKING) and self._should_interrupt():
+            return self._barge_in()
+        return actions
+
+    def _on_SpeechEnded(self, event: SpeechEnded) -> list[Action]:
+        self.voiced_ms, self.segment_text = 0, ""
+        return []
+
+    def _on_Partial(self, event: Partial) -> list[Action]:
+        self.segment_text = event.text
+        if self.state in (State.THINKING, State.SPEAKING) and self.voiced_ms and self._should_interrupt():
+            return self._barge_in()
+        return []
+
+    def _on_Final(self, event: Final) -> list[Action]:
+        text = event.text.strip()
+        self.segment_text = ""
+        if not text or self.state is State.ENDING:
+            return [RecordCallerTurn(text)] if text else []
+        if self.state in (State.THINKING, State.SPEAKING):
+            if is_backchannel(text):
+                return []
+            if not self.config.barge_in:
+                self.pending_caller_text.append(text)
+                return [RecordCallerTurn(text)]
+            return [*self._barge_in(), *self._caller_said(text)]
+        return self._caller_said(text)
+
+    def _on_Dtmf(self, event: Dtmf) -> list[Action]:
+        if self.state is State.ENDING:
+            return []
+        interrupt = self._barge_in() if self.state in (State.THINKING, State.SPEAKING) else []
+        return [*interrupt, *self._caller_said(f"(The caller pressed {event.digit}.)", record=False)]
+
+    def _caller_said(self, text: str, record: bool = True) -> list[Action]:
+        self.reprompts = 0
+        recorded: list[Action] = [RecordCallerTurn(text)] if record else []
+        if self._is_end_phrase(text):
+            return [*recorded, *self._end(interrupt=False)]
+        self.state = State.THINKING
+        return [StopSilenceTimer(), *recorded, Reply()]
+
+    def _is_end_phrase(self, text: str) -> bool:
+        said = " ".join(words(text))
+        return any(re.search(rf"\b{re.escape(p)}\b", said) for p in self.config.end_call_phrases if p)
+
+    def _should_interrupt(self) -> bool:
+        if not self.config.barge_in or self.voiced_ms < self.config.min_speech_ms:
+            return False
+        if self.voiced_ms >= BACKCHANNEL_MAX_MS:
+            return True
+        if self.segment_text:
+            return not is_backchannel(self.segment_text)
+        return self.voiced_ms >= self.config.min_speech_ms + BACKCHANNEL_GRACE_MS
+
+    def _barge_in(self) -> list[Action]:
+        self.state = State.LISTENING
+        return [Interrupt()]
+
+    # -- the agent's speech --
+    def _on_ReplyAudioStarted(self, event: ReplyAudioStarted) -> list[Action]:
+        if self.state is State.THINKING:
+            self.state = State.SPEAKING
+        return []
+
+    def _on_ReplyFailed(self, event: ReplyFailed) -> list[Action]:
+        if self.state in (State.LISTENING, State.THINKING, State.SPEAKING):
+            return self._say(self.config.fallback, "fallback")
+        return []
+
+    def _on_PlaybackDone(self, event: PlaybackDone) -> list[Action]:
+        if self.state is State.ENDING:
+            if event.purpose == "goodbye":
+                self.state = State.ENDED
+                return [HangUp("agent ended the call")]
+            if event.purpose == "transfer":
+                self.state = State.ENDED
+                return [Transfer()]
+            return []
+        if self.state is not State.SPEAKING:
+            return []
+        if self.pending_caller_text:
+            self.pending_caller_text.clear()
+            self.state = State.THINKING
+            return [Reply()]
+        return self._listen()
+
+    def _on_SilenceTimeout(self, event: SilenceTimeout) -> list[Action]:
+        if self.state is not State.LISTENING or self.voiced_ms:
+            return []
+        if self.reprompts >= self.config.max_reprompts:
+            return self._end(interrupt=False)
+        self.reprompts += 1
+        return self._say(self.config.reprompt, "reprompt")
+
+    # -- helpers --
+    def _say(self, text: str, purpose: str) -> list[Action]:
+        self.state = State.SPEAKING
+        return [StopSilenceTimer(), Say(text, purpose)]
+
+    def _listen(self) -> list[Action]:
+        self.state = State.LISTENING
+        return [StartSilenceTimer(self.config.silence_timeout_s)]
+
+    def _end(self, interrupt: bool) -> list[Action]:
+        self.state = State.ENDING
+        return [*([Interrupt()] if interrupt else []), StopSilenceTimer(), Say(self.config.goodbye, "goodbye")]
