@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 import plivo
-import requests
 import plivo.rest.client as plivo_client
+import requests
 from django.conf import settings
 from plivo import exceptions as plivo_errors
 
@@ -26,8 +26,12 @@ def rest_client() -> plivo.RestClient:
         raise PlivoApiError("PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN are not set")
     if settings.PLIVO_API_URL:  # a Plivo-compatible API (self-hosted fake, tests): the SDK keeps it in constants
         base = settings.PLIVO_API_URL + "/v1/Account"
-        for name in ("PLIVO_API_BASE_URI", "API_VOICE_BASE_URI", "API_VOICE_BASE_URI_FALLBACK_1",
-                     "API_VOICE_BASE_URI_FALLBACK_2"):
+        for name in (
+            "PLIVO_API_BASE_URI",
+            "API_VOICE_BASE_URI",
+            "API_VOICE_BASE_URI_FALLBACK_1",
+            "API_VOICE_BASE_URI_FALLBACK_2",
+        ):
             setattr(plivo_client, name, base)
     return plivo.RestClient(settings.PLIVO_AUTH_ID, settings.PLIVO_AUTH_TOKEN, timeout=5)
 

@@ -38,8 +38,16 @@ def _start_stream(call_uuid: str, stream_id: str) -> LiveCall:
     turns = list(call.turns.order_by("sequence").values_list("role", "text", "heard_text", "interrupted", "sequence"))
     history = tuple((role, heard if interrupted else text) for role, text, heard, interrupted, _ in turns)
     caller = call.to_number if call.direction == Call.Direction.OUTBOUND else call.from_number
-    return LiveCall(call.pk, call.call_uuid, call.agent_snapshot, caller, _previous_summary(call), history,
-                    turns[-1][4] if turns else 0, reconnect=call.stream_started_at is not None)
+    return LiveCall(
+        call.pk,
+        call.call_uuid,
+        call.agent_snapshot,
+        caller,
+        _previous_summary(call),
+        history,
+        turns[-1][4] if turns else 0,
+        reconnect=call.stream_started_at is not None,
+    )
 
 
 def _previous_summary(call: Call) -> str:

@@ -113,6 +113,10 @@ class SpeechDetector:
         self._last_voiced_end = at_ms + FRAME_MS
         return SpeechStarted(self._onset, self._voiced)
 
+    def restart_count(self) -> None:
+        """A transcript closed the caller's utterance: count voiced time afresh from here."""
+        self._voiced = 0
+
     @property
     def voiced_ms(self) -> int:
         return self._voiced if self._in_speech else 0

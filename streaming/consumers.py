@@ -85,8 +85,15 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
         except records.CallNotLive as exc:
             await self.close(code=CLOSE_NOT_LIVE, reason=str(exc)[:120])
             return
-        self.runner = CallRunner(call, start.stream_id, self.send, self.close, provider_factory(),
-                                 site_url=self._site_url(), greet=not call.reconnect)
+        self.runner = CallRunner(
+            call,
+            start.stream_id,
+            self.send,
+            self.close,
+            provider_factory(),
+            site_url=self._site_url(),
+            greet=not call.reconnect,
+        )
         await self.runner.start()
 
     def _site_url(self) -> str:

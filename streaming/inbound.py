@@ -33,5 +33,10 @@ class InboundStats:
         return round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 1)
 
     def summary(self, frames_out: int) -> dict:
-        return {"frames_in": self.frames, "frames_out": frames_out, "bad_frames": self.bad_frames,
-                "unknown_events": self.unknown_events, "inbound_lag_p99_ms": self.lag_p99_ms()}
+        return {
+            "frames_in": self.frames,
+            "frames_out": frames_out,
+            "bad_frames": self.bad_frames,
+            "unknown_events": self.unknown_events,
+            "inbound_lag_p99_ms": self.lag_p99_ms(),
+        }

@@ -30,9 +30,17 @@ ProviderFactory = Callable[[AgentSpec], tuple]
 
 
 class CallRunner(ActionsMixin):
-    def __init__(self, call: records.LiveCall, stream_id: str, send: Callable[[str], Awaitable[None]],
-                 close_socket: Callable[[], Awaitable[None]], factory: ProviderFactory, *, site_url: str = "",
-                 greet: bool = True) -> None:
+    def __init__(
+        self,
+        call: records.LiveCall,
+        stream_id: str,
+        send: Callable[[str], Awaitable[None]],
+        close_socket: Callable[[], Awaitable[None]],
+        factory: ProviderFactory,
+        *,
+        site_url: str = "",
+        greet: bool = True,
+    ) -> None:
         self.call = call
         self.spec = AgentSpec.from_snapshot(call.snapshot)
         self.session = s.Session(s.SessionConfig.from_snapshot(call.snapshot))
@@ -118,8 +126,9 @@ class CallRunner(ActionsMixin):
             await asyncio.to_thread(self.recorder.close)
         if self.side_tasks:
             await asyncio.wait(self.side_tasks, timeout=10)
-        await records.end_stream(self.call.id, self.recording_path if self.recorder else "", "",
-                                 self.stats.summary(self.player.frames_sent))
+        await records.end_stream(
+            self.call.id, self.recording_path if self.recorder else "", "", self.stats.summary(self.player.frames_sent)
+        )
         await live.publish(self.call.call_uuid, "ended", {})
 
     def _task(self, coro: Coroutine, group: set[asyncio.Task]) -> asyncio.Task:
@@ -175,6 +184,7 @@ class CallRunner(ActionsMixin):
             try:
                 async for result in self.stt.results():
                     if result.final:
+                        self.detector.restart_count()
                         self.dispatch(s.Final(result.text))
                     else:
                         self.side(live.publish(self.call.call_uuid, "partial", {"text": result.text}))
@@ -197,15 +207,19 @@ class CallRunner(ActionsMixin):
     def provider_failed(self, exc: ProviderError, fallback: bool = True) -> None:
         """Store the error; with ``fallback`` the caller hears the fallback line."""
         log.warning("Call %s: provider %s failed: %s", self.call.call_uuid, exc.provider, exc)
-        self.side(records.add_event(self.call.id, "error", {"provider": exc.provider, "message": str(exc),
-                                                            "permanent": exc.permanent}))
+        self.side(
+            records.add_event(
+                self.call.id, "error", {"provider": exc.provider, "message": str(exc), "permanent": exc.permanent}
+            )
+        )
         if fallback:
             self.dispatch(s.ReplyFailed(str(exc)))
 
     # ---- conversation ----
     def conversation(self) -> Conversation:
-        return Conversation(self.spec, list(self.history), self.call.caller_number, timezone.localtime(),
-                            self.call.previous_summary)
+        return Conversation(
+            self.spec, list(self.history), self.call.caller_number, timezone.localtime(), self.call.previous_summary
+        )
 
     def next_sequence(self) -> int:
         self.sequence += 1

@@ -33,6 +33,7 @@ class Utterance:
     play_end: float = 0.0
     finished: bool = False
     cancelled: bool = False
+    planned: Callable[[], str] | None = None  # the whole text planned so far (an LLM reply may be ahead of audio)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     framer: Framer = field(default_factory=Framer)
 
@@ -42,7 +43,9 @@ class Utterance:
 
     @property
     def text(self) -> str:
-        return " ".join(t for t, _, _ in self.segments)
+        spoken = " ".join(t for t, _, _ in self.segments)
+        planned = " ".join(self.planned().split()) if self.planned else ""
+        return planned if planned.startswith(spoken) else spoken
 
     def heard_text(self, played_bytes: int) -> str:
         """The prefix of ``text`` whose audio has played (whole words only)."""
@@ -197,8 +200,9 @@ class Player:
             utterance.cancelled = True
             utterance.play_end = min(utterance.play_end, now)
             utterance.done.set()
+        if any(u.sent_bytes for u, _ in cut):
+            asyncio.get_running_loop().create_task(self._send(plivo.clear_audio(self._stream_id)))
         self._play_until = now
-        asyncio.get_running_loop().create_task(self._send(plivo.clear_audio(self._stream_id)))
         return cut
 
     def buffered_ms(self) -> float:

@@ -175,11 +175,7 @@ def _extra_headers(raw: object) -> dict[str, str]:
 
 def play_audio(audio: bytes) -> str:
     payload = base64.b64encode(audio).decode("ascii")
-    return (
-        '{"event":"playAudio","media":{"contentType":"audio/x-mulaw","sampleRate":8000,"payload":"'
-        + payload
-        + '"}}'
-    )
+    return '{"event":"playAudio","media":{"contentType":"audio/x-mulaw","sampleRate":8000,"payload":"' + payload + '"}}'
 
 
 def checkpoint(stream_id: str, name: str) -> str:

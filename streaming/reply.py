@@ -59,12 +59,16 @@ class TurnTiming:
     first_frame_sent: float | None = None
 
     def as_latency(self) -> dict[str, float]:
-        steps = [("stt_ms", self.speech_end, self.stt_final), ("llm_ms", self.stt_final, self.llm_first_token),
-                 ("tts_ms", self.llm_first_token, self.tts_first_audio),
-                 ("send_ms", self.tts_first_audio, self.first_frame_sent),
-                 ("voice_to_voice_ms", self.speech_end, self.first_frame_sent)]
-        return {name: round((end - start) * 1000, 1) for name, start, end in steps
-                if start is not None and end is not None}
+        steps = [
+            ("stt_ms", self.speech_end, self.stt_final),
+            ("llm_ms", self.stt_final, self.llm_first_token),
+            ("tts_ms", self.llm_first_token, self.tts_first_audio),
+            ("send_ms", self.tts_first_audio, self.first_frame_sent),
+            ("voice_to_voice_ms", self.speech_end, self.first_frame_sent),
+        ]
+        return {
+            name: round((end - start) * 1000, 1) for name, start, end in steps if start is not None and end is not None
+        }
 
 
 @dataclass
@@ -74,8 +78,9 @@ class ReplyOutcome:
     usage: Usage | None = None
 
 
-async def stream_sentences(llm: LanguageModel, conversation: Conversation, timing: TurnTiming,
-                           outcome: ReplyOutcome) -> AsyncIterator[str]:
+async def stream_sentences(
+    llm: LanguageModel, conversation: Conversation, timing: TurnTiming, outcome: ReplyOutcome
+) -> AsyncIterator[str]:
     """The LLM's reply as sentences, as soon as each is complete; tools and usage land in ``outcome``.
 
     The LLM keeps streaming in its own task while the caller of this generator synthesizes earlier sentences.
@@ -103,8 +108,9 @@ async def stream_sentences(llm: LanguageModel, conversation: Conversation, timin
         thinker.cancel()
 
 
-def _collect(event: ReplyEvent, splitter: SentenceSplitter, queue: asyncio.Queue, timing: TurnTiming,
-             outcome: ReplyOutcome) -> None:
+def _collect(
+    event: ReplyEvent, splitter: SentenceSplitter, queue: asyncio.Queue, timing: TurnTiming, outcome: ReplyOutcome
+) -> None:
     if isinstance(event, TextDelta):
         if timing.llm_first_token is None and event.text.strip():
             timing.llm_first_token = time.monotonic()

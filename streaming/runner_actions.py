@@ -50,16 +50,19 @@ class ActionsMixin:
         utterance = self.player.begin("reply", self.next_sequence())
         timing = TurnTiming(speech_end=self.last_voice_at, stt_final=self.final_at)
         outcome = ReplyOutcome()
+        utterance.planned = lambda: outcome.text
         self._speak(utterance, self.produce_reply(utterance, timing, outcome), timing, outcome)
 
-    def _speak(self: CallRunner, utterance: Utterance, producer, timing: TurnTiming | None,
-               outcome: ReplyOutcome | None) -> None:
+    def _speak(
+        self: CallRunner, utterance: Utterance, producer, timing: TurnTiming | None, outcome: ReplyOutcome | None
+    ) -> None:
         task = asyncio.get_running_loop().create_task(self._utterance(utterance, producer, timing, outcome))
         self.speaking[utterance] = task
         task.add_done_callback(lambda _: self.speaking.pop(utterance, None))
 
-    async def _utterance(self: CallRunner, utterance: Utterance, producer, timing: TurnTiming | None,
-                         outcome: ReplyOutcome | None) -> None:
+    async def _utterance(
+        self: CallRunner, utterance: Utterance, producer, timing: TurnTiming | None, outcome: ReplyOutcome | None
+    ) -> None:
         failed = None
         try:
             await producer
@@ -80,8 +83,11 @@ class ActionsMixin:
         if utterance.cancelled:
             return
         if utterance.purpose == "greeting" and utterance.first_sent_at is not None:
-            self.side(records.merge_metrics(self.call.id, {
-                "greeting_ms": round((utterance.first_sent_at - self.started_at) * 1000, 1)}))
+            self.side(
+                records.merge_metrics(
+                    self.call.id, {"greeting_ms": round((utterance.first_sent_at - self.started_at) * 1000, 1)}
+                )
+            )
         self._record_agent_turn(utterance, utterance.text, False, timing, outcome)
         for tool in outcome.tools if outcome else ():
             self.side(records.add_event(self.call.id, "tool", {"name": tool.name, "arguments": tool.arguments}))
@@ -99,8 +105,14 @@ class ActionsMixin:
         elif utterance.purpose != "fallback":
             self.dispatch(s.ReplyFailed(str(exc)))
 
-    def _record_agent_turn(self: CallRunner, utterance: Utterance, heard: str, interrupted: bool,
-                           timing: TurnTiming | None, outcome: ReplyOutcome | None) -> None:
+    def _record_agent_turn(
+        self: CallRunner,
+        utterance: Utterance,
+        heard: str,
+        interrupted: bool,
+        timing: TurnTiming | None,
+        outcome: ReplyOutcome | None,
+    ) -> None:
         text = utterance.text
         if not text:
             return
@@ -108,22 +120,41 @@ class ActionsMixin:
         if timing is not None:
             timing.first_frame_sent = utterance.first_sent_at
             latency = timing.as_latency()
-        usage = {"prompt_tokens": outcome.usage.prompt_tokens, "completion_tokens": outcome.usage.completion_tokens} \
-            if outcome and outcome.usage else {}
+        usage = (
+            {"prompt_tokens": outcome.usage.prompt_tokens, "completion_tokens": outcome.usage.completion_tokens}
+            if outcome and outcome.usage
+            else {}
+        )
         start_ms, end_ms = self.stream_ms(utterance.play_start), self.stream_ms(utterance.play_end)
         self.history.append(Message("agent", heard))
-        self._save_turn(utterance.sequence, "agent", text, start_ms=start_ms, end_ms=end_ms, interrupted=interrupted,
-                        heard_text=heard, latency=latency, usage=usage)
+        self._save_turn(
+            utterance.sequence,
+            "agent",
+            text,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            interrupted=interrupted,
+            heard_text=heard,
+            latency=latency,
+            usage=usage,
+        )
 
     def _save_turn(self: CallRunner, sequence: int, role: str, text: str, **fields) -> None:
         self.side(records.save_turn(self.call.id, sequence, role, text, **fields))
-        self.side(live.publish(self.call.call_uuid, "turn", {"sequence": sequence, "role": role, "text": text,
-                                                             **{k: v for k, v in fields.items() if k != "usage"}}))
+        self.side(
+            live.publish(
+                self.call.call_uuid,
+                "turn",
+                {"sequence": sequence, "role": role, "text": text, **{k: v for k, v in fields.items() if k != "usage"}},
+            )
+        )
 
     # ---- the caller ----
     def do_RecordCallerTurn(self: CallRunner, action: s.RecordCallerTurn) -> None:
         self.final_at = time.monotonic()
         self.history.append(Message("caller", action.text))
+        if not action.store:
+            return
         end_ms = self.speech_end_ms if self.speech_end_ms >= self.speech_onset_ms else self.caller_ms
         self._save_turn(self.next_sequence(), "caller", action.text, start_ms=self.speech_onset_ms, end_ms=end_ms)
 
@@ -137,8 +168,13 @@ class ActionsMixin:
                 self.recorder.drop_agent_after(time.monotonic())
             self._record_agent_turn(utterance, heard, True, None, None)
             if utterance.sent_bytes:
-                self.side(records.add_event(self.call.id, "barge-in", {"reaction_ms": reaction, "heard_text": heard,
-                                                                         "sequence": utterance.sequence}))
+                self.side(
+                    records.add_event(
+                        self.call.id,
+                        "barge-in",
+                        {"reaction_ms": reaction, "heard_text": heard, "sequence": utterance.sequence},
+                    )
+                )
                 self.side(live.publish(self.call.call_uuid, "barge-in", {"heard_text": heard}))
         for utterance, task in list(self.speaking.items()):
             if task is not current:

@@ -118,8 +118,23 @@ class OperatorHangup:
     pass
 
 
-Event = (CallStarted | VoiceActivity | SpeechEnded | Partial | Final | ReplyAudioStarted | PlaybackDone | ReplyFailed
-         | SilenceTimeout | MaxDuration | Dtmf | EndCallRequested | TransferRequested | StreamClosed | OperatorHangup)
+Event = (
+    CallStarted
+    | VoiceActivity
+    | SpeechEnded
+    | Partial
+    | Final
+    | ReplyAudioStarted
+    | PlaybackDone
+    | ReplyFailed
+    | SilenceTimeout
+    | MaxDuration
+    | Dtmf
+    | EndCallRequested
+    | TransferRequested
+    | StreamClosed
+    | OperatorHangup
+)
 
 
 # ---- actions ----
@@ -138,7 +153,10 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class RecordCallerTurn:
+    """The caller said something: into the conversation, and (``store``) into the call's turns."""
+
     text: str
+    store: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +189,7 @@ class Close:
     """The stream is gone: cancel everything and close the call's records."""
 
 
-Action = (Say | Reply | RecordCallerTurn | Interrupt | StartSilenceTimer | StopSilenceTimer | HangUp | Transfer
-          | Close)
+Action = Say | Reply | RecordCallerTurn | Interrupt | StartSilenceTimer | StopSilenceTimer | HangUp | Transfer | Close
 
 
 @dataclass(frozen=True)
@@ -261,7 +278,7 @@ class Session:
 
     def _on_Final(self, event: Final) -> list[Action]:
         text = event.text.strip()
-        self.segment_text = ""
+        self.segment_text, self.voiced_ms = "", 0
         if not text or self.state is State.ENDING:
             return [RecordCallerTurn(text)] if text else []
         if self.state in (State.THINKING, State.SPEAKING):
@@ -281,7 +298,7 @@ class Session:
 
     def _caller_said(self, text: str, record: bool = True) -> list[Action]:
         self.reprompts = 0
-        recorded: list[Action] = [RecordCallerTurn(text)] if record else []
+        recorded: list[Action] = [RecordCallerTurn(text, store=record)]
         if self._is_end_phrase(text):
             return [*recorded, *self._end(interrupt=False)]
         self.state = State.THINKING

@@ -14,7 +14,7 @@ from streaming.providers.scripted import ScriptedLLM, ScriptedSTT, ScriptedTTS, 
 class Scripted:
     transcripts: list[str] = field(default_factory=list)
     replies: object = echo_reply
-    stt_final_ms: int = 150
+    stt_final_ms: int = 300
     llm_first_token_ms: int = 30
     tokens_per_s: float = 200
     tts_first_audio_ms: int = 10
@@ -26,8 +26,7 @@ class Scripted:
         providers = (
             ScriptedSTT(spec, self.transcripts, final_ms=self.stt_final_ms),
             ScriptedLLM(spec, self.replies, first_token_ms=self.llm_first_token_ms, tokens_per_s=self.tokens_per_s),
-            ScriptedTTS(spec, first_audio_ms=self.tts_first_audio_ms, ms_per_char=self.ms_per_char,
-                        fail=self.tts_fail),
+            ScriptedTTS(spec, first_audio_ms=self.tts_first_audio_ms, ms_per_char=self.ms_per_char, fail=self.tts_fail),
         )
         self.created.append(providers)
         return providers

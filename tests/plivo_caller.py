@@ -7,6 +7,7 @@ import base64
 import json
 import time
 import xml.etree.ElementTree as ET
+from collections import deque
 from collections.abc import Callable
 
 from channels.testing import WebsocketCommunicator
@@ -16,11 +17,15 @@ from streaming.simulator.playout import Playout
 from tests.speech import frames, silence_ulaw
 from voiceproject.asgi import application
 
+SILENT_FRAME = silence_ulaw(20)
+
 
 async def answer(call_uuid: str, to: str = "14155550100", caller: str = "14155550111") -> str:
     """POST the answer URL like Plivo; returns the WebSocket path from the <Stream> element."""
-    response = await AsyncClient().post("/plivo/answer/", {"CallUUID": call_uuid, "From": caller, "To": to,
-                                                             "Direction": "inbound", "CallStatus": "ringing"})
+    response = await AsyncClient().post(
+        "/plivo/answer/",
+        {"CallUUID": call_uuid, "From": caller, "To": to, "Direction": "inbound", "CallStatus": "ringing"},
+    )
     assert response.status_code == 200, response.content
     url = ET.fromstring(response.content).find("Stream").text
     return url.split("testserver", 1)[1]
@@ -38,6 +43,8 @@ class PlivoCaller:
         self.ack_checkpoints = True
         self._tasks: list[asyncio.Task] = []
         self._changed = asyncio.Event()
+        self._outgoing: deque[bytes] = deque()
+        self._drained = asyncio.Event()
 
     async def connect(self) -> tuple[bool, int | None]:
         connected, code = await self.comm.connect()
@@ -52,20 +59,53 @@ class PlivoCaller:
         await self.comm.send_to(text_data=message)
 
     async def start(self) -> None:
-        await self.send({"event": "start", "start": {
-            "callId": self.call_uuid, "streamId": self.stream_id, "accountId": "MA123", "tracks": ["inbound"],
-            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000}}, "extra_headers": ""})
+        await self.send(
+            {
+                "event": "start",
+                "start": {
+                    "callId": self.call_uuid,
+                    "streamId": self.stream_id,
+                    "accountId": "MA123",
+                    "tracks": ["inbound"],
+                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000},
+                },
+                "extra_headers": "",
+            }
+        )
         self.started_at = time.monotonic()
+        self._tasks.append(asyncio.create_task(self._pump()))
 
-    async def send_audio(self, ulaw: bytes, realtime: bool = True) -> None:
-        began = time.monotonic()
-        for n, frame in enumerate(frames(ulaw)):
-            self.chunk += 1
-            await self.send({"event": "media", "streamId": self.stream_id, "media": {
-                "track": "inbound", "timestamp": str(int(time.time() * 1000)), "chunk": self.chunk,
-                "payload": base64.b64encode(frame).decode()}})
-            if realtime:
-                await asyncio.sleep(max(0.0, began + (n + 1) * 0.02 - time.monotonic()))
+    async def send_frame(self, frame: bytes) -> None:
+        self.chunk += 1
+        await self.send(
+            {
+                "event": "media",
+                "streamId": self.stream_id,
+                "media": {
+                    "track": "inbound",
+                    "timestamp": str(int(time.time() * 1000)),
+                    "chunk": self.chunk,
+                    "payload": base64.b64encode(frame).decode(),
+                },
+            }
+        )
+
+    async def _pump(self) -> None:
+        """Like Plivo: a frame every 20 ms for the whole call, silence when the caller says nothing."""
+        began, sent = time.monotonic(), 0
+        while True:
+            frame = self._outgoing.popleft() if self._outgoing else SILENT_FRAME
+            if not self._outgoing:
+                self._drained.set()
+            await self.send_frame(frame)
+            sent += 1
+            await asyncio.sleep(max(0.0, began + sent * 0.02 - time.monotonic()))
+
+    async def send_audio(self, ulaw: bytes) -> None:
+        """Speak: queue the audio into the 20 ms stream and wait until it has all been sent."""
+        self._drained.clear()
+        self._outgoing.extend(frames(ulaw))
+        await self._drained.wait()
 
     async def send_silence(self, ms: int) -> None:
         await self.send_audio(silence_ulaw(ms))
@@ -110,7 +150,8 @@ class PlivoCaller:
         while not predicate():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError(f"condition not met in {timeout}s; received {[m['event'] for _, m in self.received][-20:]}")
+                recent = [m["event"] for _, m in self.received][-20:]
+                raise TimeoutError(f"condition not met in {timeout}s; last received: {recent}")
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.05))

@@ -30,8 +30,11 @@ async def connected_call(call_uuid: str = "call-1", **agent_fields) -> PlivoCall
 
 
 def turns(call_uuid: str = "call-1") -> list[tuple]:
-    return list(Turn.objects.filter(call__call_uuid=call_uuid).order_by("sequence").values_list(
-        "role", "text", "heard_text", "interrupted"))
+    return list(
+        Turn.objects.filter(call__call_uuid=call_uuid)
+        .order_by("sequence")
+        .values_list("role", "text", "heard_text", "interrupted")
+    )
 
 
 async def eventually(condition, timeout: float = 5.0) -> None:
