@@ -60,3 +60,6 @@ def local_services(settings, tmp_path):
     yield
     app.conf.task_always_eager = eager
     channel_layers.backends.clear()
+
+
+from tests.engine_support import scripted  # noqa: E402, F401 - the scripted-providers fixture

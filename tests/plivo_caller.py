@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import time
 import xml.etree.ElementTree as ET
@@ -153,10 +154,8 @@ class PlivoCaller:
                 recent = [m["event"] for _, m in self.received][-20:]
                 raise TimeoutError(f"condition not met in {timeout}s; last received: {recent}")
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.05))
-            except TimeoutError:
-                pass
 
     async def wait_for_checkpoints(self, count: int, timeout: float = 10.0) -> None:
         await self.wait_for(lambda: len(self.events("checkpoint")) >= count, timeout)

@@ -10,7 +10,6 @@ from asgiref.sync import sync_to_async
 
 from calls.models import Call, CallEvent, Turn
 from streaming.audio import FRAME_BYTES
-from tests.engine_support import scripted  # noqa: F401 - fixture
 from tests.factories import make_agent
 from tests.plivo_caller import PlivoCaller, answer
 from tests.speech import synthesize_ulaw

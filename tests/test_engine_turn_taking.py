@@ -9,7 +9,6 @@ from asgiref.sync import sync_to_async
 
 from calls.models import CallEvent, Turn
 from streaming.providers.base import ProviderError
-from tests.engine_support import scripted  # noqa: F401 - fixture
 from tests.fakes.plivo_api import FakePlivoApi
 from tests.speech import synthesize_ulaw
 from tests.test_engine_call import connected_call, db_turns, eventually, turns
