@@ -6,5 +6,6 @@ urlpatterns = [
     path("plivo/answer/", webhooks.answer, name="plivo-answer"),
     path("plivo/hangup/", webhooks.hangup, name="plivo-hangup"),
     path("plivo/stream-status/", webhooks.stream_status, name="plivo-stream-status"),
+    path("plivo/transfer/", webhooks.transfer, name="plivo-transfer"),
     path("healthz", webhooks.healthz, name="healthz"),
 ]

@@ -12,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from agents.models import PhoneNumber, normalize_number
-from calls.answer_xml import decline_response, stream_response
+from calls.answer_xml import decline_response, stream_response, transfer_response
 from calls.models import Call, CallEvent
 from calls.signatures import plivo_signed, site_base
 from calls.tokens import make_stream_token, stream_path
@@ -159,6 +159,22 @@ def stream_status(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"status": "unknown call"}, status=404)
     CallEvent.objects.create(call=call, kind="stream-status", data=params)
     return JsonResponse({"status": "recorded"})
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+@plivo_signed
+def transfer(request: HttpRequest) -> HttpResponse:
+    """The aleg_url of a transfer: dial the agent's transfer number."""
+    params = plivo_params(request)
+    if error := missing(params, "CallUUID"):
+        return error
+    call = Call.objects.filter(call_uuid=params["CallUUID"]).first()
+    number = (call.agent_snapshot.get("transfer_number") or "") if call else ""
+    if not number:
+        return xml(decline_response("Sorry, nobody is available to take your call. Goodbye."))
+    CallEvent.objects.create(call=call, kind="transfer", data={"number": number, "status": "dialing"})
+    return xml(transfer_response(number, caller_id=call.to_number))
 
 
 def healthz(request: HttpRequest) -> HttpResponse:

@@ -84,3 +84,22 @@ def test_stream_status_for_unknown_call_is_404_and_writes_nothing(client):
 def test_healthz(client):
     response = client.get("/healthz")
     assert (response.status_code, response.content) == (200, b"ok")
+
+
+def test_transfer_url_dials_the_agents_transfer_number(client):
+    make_agent(transfer_number="+14155550999")
+    client.post("/plivo/answer/", {"CallUUID": "uuid-1", "From": "14155550111", "To": "14155550100"})
+    response = client.post("/plivo/transfer/", {"CallUUID": "uuid-1"})
+    assert response.content == (
+        b'<Response>\n  <Dial callerId="+14155550100">\n    <Number>+14155550999</Number>\n  </Dial>\n</Response>\n'
+    )
+    assert list(CallEvent.objects.values_list("kind", "data")) == [
+        ("transfer", {"number": "+14155550999", "status": "dialing"})
+    ]
+
+
+def test_transfer_without_a_number_declines(client):
+    make_agent()
+    client.post("/plivo/answer/", {"CallUUID": "uuid-1", "From": "14155550111", "To": "14155550100"})
+    response = client.post("/plivo/transfer/", {"CallUUID": "uuid-1"})
+    assert b"<Speak>Sorry, nobody is available to take your call. Goodbye.</Speak>" in response.content
