@@ -82,18 +82,16 @@ def _merge_metrics(call_id: int, metrics: dict) -> None:
     Call.objects.filter(pk=call_id).update(metrics={**call.metrics, **metrics})
 
 
-def _end_stream(call_id: int, recording_path: str, error_note: str, stream_metrics: dict | None = None) -> None:
-    updates: dict = {"stream_ended_at": timezone.now()}
-    if stream_metrics:
-        call = Call.objects.only("metrics").get(pk=call_id)
-        updates["metrics"] = {**call.metrics, "stream": stream_metrics}
+def _end_stream(call_id: int, stream_id: str, recording_path: str, stream_metrics: dict | None = None) -> None:
+    """Close the call's stream, unless a newer stream of the same call has taken over."""
+    call = Call.objects.only("metrics", "stream_id").get(pk=call_id)
+    updates: dict = {"metrics": {**call.metrics, "stream": stream_metrics}} if stream_metrics else {}
     if recording_path:
         updates["recording_path"] = recording_path
-    if error_note:
-        call = Call.objects.only("error_notes").get(pk=call_id)
-        call.add_error_note(error_note)
-        updates["error_notes"] = call.error_notes
-    Call.objects.filter(pk=call_id).update(**updates)
+    if call.stream_id == stream_id[:64]:
+        updates["stream_ended_at"] = timezone.now()
+    if updates:
+        Call.objects.filter(pk=call_id).update(**updates)
 
 
 start_stream = sync_to_async(_start_stream)

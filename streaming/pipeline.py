@@ -42,6 +42,7 @@ class CallRunner(ActionsMixin):
         greet: bool = True,
     ) -> None:
         self.call = call
+        self.stream_id = stream_id
         self.spec = AgentSpec.from_snapshot(call.snapshot)
         self.session = s.Session(s.SessionConfig.from_snapshot(call.snapshot))
         self.stt, self.llm, self.tts = factory(self.spec)

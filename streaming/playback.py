@@ -34,7 +34,8 @@ class Utterance:
     finished: bool = False
     cancelled: bool = False
     planned: Callable[[], str] | None = None  # the whole text planned so far (an LLM reply may be ahead of audio)
-    done: asyncio.Event = field(default_factory=asyncio.Event)
+    done: asyncio.Event = field(default_factory=asyncio.Event)  # played (acknowledged) or cut
+    all_sent: asyncio.Event = field(default_factory=asyncio.Event)  # finished and every frame sent, or cut
     framer: Framer = field(default_factory=Framer)
 
     @property
@@ -154,6 +155,7 @@ class Player:
             self._complete(utterance)
 
     def _complete(self, utterance: Utterance) -> None:
+        utterance.all_sent.set()
         if utterance.sent_bytes:
             asyncio.get_running_loop().create_task(self._send(plivo.checkpoint(self._stream_id, utterance.name)))
         else:
@@ -168,10 +170,7 @@ class Player:
 
     async def wait_played(self, utterance: Utterance, grace_s: float = 1.5) -> bool:
         """Wait (bounded) until the utterance has played; True if Plivo acknowledged it."""
-        while not utterance.finished and not utterance.cancelled:
-            await asyncio.sleep(FRAME_S)
-        while utterance.sent_bytes < utterance.queued_bytes and not utterance.cancelled:
-            await asyncio.sleep(FRAME_S)
+        await utterance.all_sent.wait()
         budget = max(0.0, utterance.play_end - self._clock()) + grace_s
         try:
             await asyncio.wait_for(utterance.done.wait(), budget)
@@ -200,6 +199,7 @@ class Player:
             utterance.cancelled = True
             utterance.play_end = min(utterance.play_end, now)
             utterance.done.set()
+            utterance.all_sent.set()
         if any(u.sent_bytes for u, _ in cut):
             asyncio.get_running_loop().create_task(self._send(plivo.clear_audio(self._stream_id)))
         self._play_until = now
