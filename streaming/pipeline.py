@@ -127,9 +127,8 @@ class CallRunner(ActionsMixin):
             await asyncio.to_thread(self.recorder.close)
         if self.side_tasks:
             await asyncio.wait(self.side_tasks, timeout=10)
-        await records.end_stream(
-            self.call.id, self.recording_path if self.recorder else "", "", self.stats.summary(self.player.frames_sent)
-        )
+        recording = self.recording_path if self.recorder else ""
+        await records.end_stream(self.call.id, self.stream_id, recording, self.stats.summary(self.player.frames_sent))
         await live.publish(self.call.call_uuid, "ended", {})
 
     def _task(self, coro: Coroutine, group: set[asyncio.Task]) -> asyncio.Task:
