@@ -11,6 +11,7 @@ SAMPLE_RATE = 8000
 FRAME_MS = 20
 FRAME_BYTES = SAMPLE_RATE * FRAME_MS // 1000  # 160 bytes of μ-law
 ULAW_SILENCE = b"\xff"
+MIN_SPEECH_RMS = 200  # 16-bit PCM RMS below which a "voiced" frame is the VAD's hangover, not speech
 
 
 def ulaw_ms(audio: bytes) -> float:
@@ -79,19 +80,25 @@ class SpeechDetector:
         self._silent_run = 0
         self._onset = 0
         self._last_voiced_end = 0
+        self.heard_voice = False
 
     def is_speech(self, frame: bytes) -> bool:
         return len(frame) == FRAME_BYTES and self._vad.is_speech(audioop.ulaw2lin(frame, 2), SAMPLE_RATE)
 
     def process(self, frame: bytes, at_ms: int) -> VadEvent | None:
         """Feed the frame that starts at stream time ``at_ms``; returns at most one event."""
-        voiced = self.is_speech(frame)
+        pcm = audioop.ulaw2lin(frame, 2) if len(frame) == FRAME_BYTES else b""
+        voiced = bool(pcm) and self._vad.is_speech(pcm, SAMPLE_RATE)
+        # webrtcvad keeps saying "voiced" for a few frames after speech (hangover): only frames with
+        # energy move the end of speech, so silence is not counted as the caller still talking
+        self.heard_voice = voiced and audioop.rms(pcm, 2) >= MIN_SPEECH_RMS
         if not self._in_speech:
             return self._maybe_start(voiced, at_ms)
         if voiced:
             self._silent_run = 0
             self._voiced += FRAME_MS
-            self._last_voiced_end = at_ms + FRAME_MS
+            if self.heard_voice:
+                self._last_voiced_end = at_ms + FRAME_MS
             return VoiceActivity(self._voiced)
         self._silent_run += 1
         if self._silent_run >= self._end_frames:

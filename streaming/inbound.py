@@ -44,5 +44,10 @@ class InboundStats:
         return MAX_LAG_MS
 
     def summary(self, frames_out: int) -> dict:
-        return {"frames_in": self.frames, "frames_out": frames_out, "bad_frames": self.bad_frames,
-                "unknown_events": self.unknown_events, "inbound_lag_p99_ms": self.lag_p99_ms()}
+        return {
+            "frames_in": self.frames,
+            "frames_out": frames_out,
+            "bad_frames": self.bad_frames,
+            "unknown_events": self.unknown_events,
+            "inbound_lag_p99_ms": self.lag_p99_ms(),
+        }

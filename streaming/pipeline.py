@@ -172,7 +172,8 @@ class CallRunner(ActionsMixin):
             self.last_voice_at = time.monotonic()
             self.dispatch(s.VoiceActivity(vad.voiced_ms))
         elif isinstance(vad, VoiceActivity):
-            self.last_voice_at = time.monotonic()
+            if self.detector.heard_voice:
+                self.last_voice_at = time.monotonic()
             self.dispatch(s.VoiceActivity(vad.voiced_ms))
         elif isinstance(vad, SpeechEnded):
             self.speech_end_ms = vad.end_ms

@@ -81,7 +81,7 @@ class Player:
         self._lead = lead_ms / 1000
         self._clock = clock
         self._on_frame = on_frame
-        self._queue: deque[tuple[Utterance, bytes]] = deque()
+        self._queue: deque[tuple[Utterance, bytes | None]] = deque()  # None: the utterance's checkpoint
         self._wake = asyncio.Event()
         self._play_until = 0.0
         self._next_id = 0
@@ -112,8 +112,11 @@ class Player:
         if (tail := utterance.framer.flush()) is not None:
             self._enqueue(utterance, tail)
         utterance.finished = True
-        if utterance.sent_bytes == utterance.queued_bytes:
-            self._complete(utterance)
+        if utterance.queued_bytes == 0:
+            utterance.all_sent.set()
+            utterance.done.set()
+            return
+        self._queue.append((utterance, None))  # the checkpoint goes out right after the last frame
         self._wake.set()
 
     def _enqueue(self, utterance: Utterance, frame: bytes) -> None:
@@ -130,6 +133,11 @@ class Player:
             if not self._queue:
                 self._wake.clear()
                 await self._wake.wait()
+                continue
+            if self._queue[0][1] is None:
+                utterance, _ = self._queue.popleft()
+                utterance.all_sent.set()
+                await self._send(plivo.checkpoint(self._stream_id, utterance.name))
                 continue
             now = self._clock()
             if self._play_until < now:
@@ -151,15 +159,6 @@ class Player:
         utterance.play_end = self._play_until
         self.frames_sent += 1
         await self._send(plivo.play_audio(frame))
-        if utterance.finished and utterance.sent_bytes == utterance.queued_bytes:
-            self._complete(utterance)
-
-    def _complete(self, utterance: Utterance) -> None:
-        utterance.all_sent.set()
-        if utterance.sent_bytes:
-            asyncio.get_running_loop().create_task(self._send(plivo.checkpoint(self._stream_id, utterance.name)))
-        else:
-            utterance.done.set()
 
     # -- acknowledgements --
     def played(self, name: str) -> None:
@@ -206,4 +205,4 @@ class Player:
         return cut
 
     def buffered_ms(self) -> float:
-        return max(0.0, self._play_until - self._clock()) * 1000 + sum(ulaw_ms(f) for _, f in self._queue)
+        return max(0.0, self._play_until - self._clock()) * 1000 + sum(ulaw_ms(f) for _, f in self._queue if f)

@@ -126,12 +126,14 @@ def _media(message: dict) -> Media:
     payload = media.get("payload")
     if not isinstance(payload, str):
         raise CodecError("media needs a base64 'payload' string")
-    if len(payload) > MAX_PAYLOAD_BYTES * 4 // 3 + 4:
+    if len(payload) > (MAX_PAYLOAD_BYTES // 3 + 1) * 4:  # cheap early refusal before decoding
         raise CodecError(f"media payload is over {MAX_PAYLOAD_BYTES} bytes")
     try:
         audio = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
         raise CodecError("media payload is not valid base64") from None
+    if len(audio) > MAX_PAYLOAD_BYTES:
+        raise CodecError(f"media payload is over {MAX_PAYLOAD_BYTES} bytes")
     return Media(
         audio,
         sequence=_optional_int(message.get("sequenceNumber"), "sequenceNumber"),

@@ -63,9 +63,9 @@ class CallRecorder:
         """Write the agent audio that played after the caller's last frame, then finish the file."""
         if self.closed:
             return
-        for slot in sorted(self._agent):
-            if slot >= self._slot:
-                self._write(None, self._agent[slot])
+        if self._agent:
+            for slot in range(self._slot, max(self._agent) + 1):
+                self._write(None, self._agent.get(slot))
         self._agent.clear()
         self.closed = True
         self._wav.close()

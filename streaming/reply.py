@@ -19,8 +19,8 @@ from streaming.providers.base import (
     Usage,
 )
 
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+")
-_CLAUSE_END = re.compile(r"(?<=[,;:—])\s+")
+_SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*\s+")
+_CLAUSE_END = re.compile(r"[,;:—]\s+")
 LONG_CLAUSE = 60  # split at a comma once this many characters are waiting
 
 
@@ -39,7 +39,7 @@ class SentenceSplitter:
                 match = _CLAUSE_END.search(self._buffer, LONG_CLAUSE // 2)
             if not match:
                 return pieces
-            piece, self._buffer = self._buffer[: match.start()].strip(), self._buffer[match.end() :]
+            piece, self._buffer = self._buffer[: match.end()].strip(), self._buffer[match.end() :]
             if piece:
                 pieces.append(piece)
 
@@ -129,6 +129,9 @@ class SpeechCache:
     def __init__(self, max_entries: int = 512) -> None:
         self._entries: OrderedDict[tuple, bytes] = OrderedDict()
         self._max = max_entries
+
+    def clear(self) -> None:
+        self._entries.clear()
 
     @staticmethod
     def key(tts: TextToSpeech, voice: str, language: str, rate: float, version: int, text: str) -> tuple:

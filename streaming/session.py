@@ -247,6 +247,8 @@ class Session:
         return self._listen()
 
     def _on_MaxDuration(self, event: MaxDuration) -> list[Action]:
+        if self.state is State.ENDING:
+            return []
         return self._end(interrupt=self.state in (State.THINKING, State.SPEAKING))
 
     def _on_EndCallRequested(self, event: EndCallRequested) -> list[Action]:
@@ -268,6 +270,8 @@ class Session:
 
     def _on_SpeechEnded(self, event: SpeechEnded) -> list[Action]:
         self.voiced_ms, self.segment_text = 0, ""
+        if self.state is State.LISTENING:  # noise or a cough: no transcript may follow
+            return [StartSilenceTimer(self.config.silence_timeout_s)]
         return []
 
     def _on_Partial(self, event: Partial) -> list[Action]:
@@ -285,6 +289,8 @@ class Session:
             if is_backchannel(text):
                 return []
             if not self.config.barge_in:
+                if self._is_end_phrase(text):
+                    return [RecordCallerTurn(text), *self._end(interrupt=False)]
                 self.pending_caller_text.append(text)
                 return [RecordCallerTurn(text)]
             return [*self._barge_in(), *self._caller_said(text)]
@@ -298,6 +304,7 @@ class Session:
 
     def _caller_said(self, text: str, record: bool = True) -> list[Action]:
         self.reprompts = 0
+        self.pending_caller_text.clear()
         recorded: list[Action] = [RecordCallerTurn(text, store=record)]
         if self._is_end_phrase(text):
             return [*recorded, *self._end(interrupt=False)]

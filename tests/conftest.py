@@ -56,7 +56,10 @@ def local_services(settings, tmp_path):
     app.conf.task_always_eager = True
     from channels.layers import channel_layers
 
+    from streaming.reply import speech_cache
+
     channel_layers.backends.clear()
+    speech_cache.clear()
     yield
     app.conf.task_always_eager = eager
     channel_layers.backends.clear()

@@ -49,9 +49,6 @@ def factory(spec: AgentSpec):
 
 @pytest.fixture
 def scripted(settings):
-    from streaming.reply import speech_cache
-
-    speech_cache._entries.clear()
     CURRENT.append(Scripted())
     settings.VOICE_PROVIDER_FACTORY = "tests.engine_support.factory"
     yield CURRENT[-1]
