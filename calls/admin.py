@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from calls.models import Call, CallEvent, Turn
+from calls.tasks import finalize_call
 
 
 class ReadOnlyMixin:
@@ -46,9 +49,18 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ["call_uuid", "from_number", "to_number", "summary", "turns__text"]
     date_hierarchy = "created_at"
     inlines = [TurnInline, CallEventInline]
+    actions = ["rerun_analysis"]
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         return [f.name for f in Call._meta.fields]
+
+    @admin.action(description="Re-run analysis (summary, sentiment, extracted data)")
+    def rerun_analysis(self, request: HttpRequest, queryset: QuerySet[Call]) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        Call.objects.filter(pk__in=ids).update(analysis_status=Call.Analysis.PENDING)
+        for call_id in ids:
+            transaction.on_commit(lambda call_id=call_id: finalize_call.delay(call_id))
+        self.message_user(request, f"Analysis queued for {len(ids)} call(s).", messages.SUCCESS)
 
 
 @admin.register(CallEvent)

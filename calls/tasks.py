@@ -1,15 +1,122 @@
-"""After-call work run by Celery."""
+"""After-call work run by Celery. Tasks take ids, are idempotent, and retry with exponential backoff.
+
+finalize_call: aggregates -> analysis (summary, sentiment, extracted data) -> finalized_at -> webhook.
+deliver_webhook: one signed POST per call, recorded as a "webhook" CallEvent once delivered.
+sweep_orphaned_calls (beat): calls whose stream ended but whose hang-up callback never came.
+"""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import transaction
+from django.utils import timezone
+
+from calls import webhook_delivery as hooks
+from calls.analysis import analyse, mark_failed, mark_finalized, needs_analysis, update_metrics
+from calls.models import Call
+from streaming.providers.base import ProviderError
 
 log = logging.getLogger(__name__)
 
+ANALYSIS_BACKOFF_SECONDS = 15
+WEBHOOK_BACKOFF_SECONDS = 10
+MAX_BACKOFF_SECONDS = 600
+STREAM_WAIT_RETRIES = 3
+STREAM_WAIT_SECONDS = 5
+ORPHAN_CAUSE = "stream-ended-without-hangup"
 
-@shared_task(ignore_result=True)
-def finalize_call(call_id: int) -> None:
-    """Placeholder: analysis arrives with the after-call issue."""
-    log.info("finalize_call(%s) scheduled", call_id)
+
+def backoff(retries: int, base: int) -> int:
+    """Exponential backoff: base, 2*base, 4*base, ... capped at MAX_BACKOFF_SECONDS."""
+    return min(base * 2**retries, MAX_BACKOFF_SECONDS)
+
+
+def awaiting_stream(call: Call) -> bool:
+    """The engine is still flushing turns: its stream started but has not reported its end."""
+    return call.stream_started_at is not None and call.stream_ended_at is None
+
+
+@shared_task(bind=True, ignore_result=True, acks_late=True, max_retries=5, time_limit=120, soft_time_limit=90)
+def finalize_call(self, call_id: int) -> None:
+    """Aggregates, analysis and webhook for a finished call. Safe to run any number of times."""
+    call = Call.objects.select_related("agent").filter(pk=call_id).first()
+    if call is None:
+        log.warning("finalize_call: no call %s", call_id)
+        return
+    if awaiting_stream(call) and not self.request.is_eager and self.request.retries < STREAM_WAIT_RETRIES:
+        raise self.retry(countdown=STREAM_WAIT_SECONDS)
+    update_metrics(call)
+    if needs_analysis(call):
+        if not call.analysis_status:
+            call.analysis_status = Call.Analysis.PENDING
+            call.save(update_fields=["analysis_status"])
+        try:
+            analyse(call)
+        except ProviderError as exc:
+            if not exc.permanent and self.request.retries < self.max_retries:
+                raise self.retry(exc=exc, countdown=backoff(self.request.retries, ANALYSIS_BACKOFF_SECONDS)) from exc
+            mark_failed(call, f"Analysis failed ({exc.provider or 'provider'}): {exc}")
+        except SoftTimeLimitExceeded:
+            mark_failed(call, "Analysis failed: time limit exceeded.")
+        except Exception as exc:
+            log.exception("finalize_call: analysis of call %s crashed", call_id)
+            mark_failed(call, f"Analysis failed: {type(exc).__name__}: {exc}")
+    mark_finalized(call)
+    if hooks.webhook_target(call) and not hooks.already_delivered(call):
+        deliver_webhook.delay(call.pk)
+
+
+@shared_task(bind=True, ignore_result=True, acks_late=True, max_retries=6, time_limit=60, soft_time_limit=45)
+def deliver_webhook(self, call_id: int) -> None:
+    """POST the call to its agent's webhook; retried on 5xx/timeouts; never sent twice once delivered."""
+    call = Call.objects.select_related("agent").filter(pk=call_id).first()
+    target = hooks.webhook_target(call) if call else None
+    if call is None or target is None or hooks.already_delivered(call):
+        return
+    url, secret = target
+    attempt = self.request.retries + 1
+    try:
+        status = hooks.post(url, secret, hooks.payload_body(call), call.call_uuid)
+    except hooks.TransientWebhookError as exc:
+        if self.request.retries < self.max_retries:
+            raise self.retry(exc=exc, countdown=backoff(self.request.retries, WEBHOOK_BACKOFF_SECONDS)) from exc
+        hooks.record_failure(call, url, str(exc), attempt)
+        return
+    except hooks.PermanentWebhookError as exc:
+        hooks.record_failure(call, url, str(exc), attempt)
+        return
+    hooks.record_delivery(call, url, status, attempt)
+
+
+def close_orphan(call: Call) -> bool:
+    """Mark a call whose hang-up never came as completed; False when a hang-up arrived meanwhile."""
+    started = call.answered_at or call.stream_started_at
+    duration = round((call.stream_ended_at - started).total_seconds()) if started else None
+    updated = Call.objects.filter(pk=call.pk, ended_at__isnull=True).update(
+        status=Call.Status.COMPLETED,
+        ended_at=call.stream_ended_at,
+        hangup_cause=ORPHAN_CAUSE,
+        duration_seconds=call.duration_seconds if call.duration_seconds is not None else duration,
+    )
+    return updated == 1
+
+
+@shared_task(ignore_result=True, time_limit=120, soft_time_limit=100)
+def sweep_orphaned_calls(minutes: int = 10) -> int:
+    """Close and finalize calls whose stream ended ``minutes`` ago without a hang-up; re-finalize stuck ones."""
+    cutoff = timezone.now() - timedelta(minutes=minutes)
+    orphans = Call.objects.filter(ended_at__isnull=True, stream_ended_at__lt=cutoff).exclude(
+        status__in=[Call.Status.NO_AGENT, Call.Status.REJECTED]
+    )
+    ids = [call.pk for call in orphans if close_orphan(call)]
+    stuck = Call.objects.filter(ended_at__lt=cutoff, finalized_at__isnull=True).exclude(pk__in=ids)
+    ids += list(stuck.values_list("pk", flat=True))
+    for call_id in ids:
+        transaction.on_commit(lambda call_id=call_id: finalize_call.delay(call_id))
+    if ids:
+        log.info("sweep_orphaned_calls: finalizing %s", ids)
+    return len(ids)

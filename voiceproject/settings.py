@@ -117,6 +117,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 100
 CELERY_TIMEZONE = TIME_ZONE
+# Beat (`celery -A voiceproject worker -B`): finalize calls whose stream ended but whose hang-up never came.
+CELERY_BEAT_SCHEDULE = {
+    "sweep-orphaned-calls": {
+        "task": "calls.tasks.sweep_orphaned_calls",
+        "schedule": 300.0,
+        "kwargs": {"minutes": env_int("ORPHAN_CALL_MINUTES", 10)},
+    },
+}
 
 # --- Plivo ---
 PLIVO_AUTH_ID = env_str("PLIVO_AUTH_ID")

@@ -3,5 +3,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("calls/", include("calls.ui_urls")),
     path("", include("calls.urls")),
 ]

@@ -1,0 +1,72 @@
+// The live call page: a WebSocket to the call's watch group; every text goes in through textContent.
+(function () {
+  "use strict";
+  const root = document.getElementById("live");
+  const list = document.getElementById("turns");
+  const partial = document.getElementById("partial");
+  const status = document.getElementById("live-status");
+  const ended = document.getElementById("ended");
+  const hangup = document.getElementById("hangup");
+  const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function offset(ms) {
+    if (ms === null || ms === undefined) return "--:--";
+    const minutes = Math.floor(ms / 60000), rest = ms % 60000;
+    return String(minutes).padStart(2, "0") + ":" + String(Math.floor(rest / 1000)).padStart(2, "0") + "." + Math.floor((rest % 1000) / 100);
+  }
+
+  function showTurn(turn) {
+    const role = ["caller", "agent", "system", "tool"].includes(turn.role) ? turn.role : "system";
+    const item = el("li", "turn " + role + (turn.interrupted ? " interrupted" : ""));
+    item.dataset.seq = turn.sequence;
+    const label = role.charAt(0).toUpperCase() + role.slice(1);
+    item.appendChild(el("div", "meta", offset(turn.start_ms) + " " + label + (turn.interrupted ? " · interrupted" : "")));
+    const bubble = el("div", "bubble");
+    if (turn.interrupted) {
+      const heard = turn.heard_text || "";
+      const text = turn.text || "";
+      bubble.appendChild(el("span", "heard", heard));
+      const rest = text.startsWith(heard) ? text.slice(heard.length) : text;
+      if (rest) bubble.appendChild(el("span", "unheard", rest));
+    } else {
+      bubble.textContent = turn.text || "";
+    }
+    item.appendChild(bubble);
+    const existing = list.querySelector('.turn[data-seq="' + CSS.escape(String(turn.sequence)) + '"]');
+    if (existing) existing.replaceWith(item); else list.appendChild(item);
+    item.scrollIntoView({ block: "nearest" });
+  }
+
+  function note(text, kind) {
+    list.appendChild(el("li", "event " + kind, text));
+  }
+
+  const handlers = {
+    partial: (data) => { partial.textContent = data.text || ""; },
+    turn: (data) => { if (data.role === "caller") partial.textContent = ""; showTurn(data); },
+    "barge-in": (data) => note("Caller interrupted the agent" + (data.reaction_ms !== undefined ? " (reaction " + data.reaction_ms + " ms)" : ""), "barge-in"),
+    dtmf: (data) => note("Keypad: " + (data.digit || "?"), "dtmf"),
+    ended: () => {
+      ended.hidden = false;
+      partial.textContent = "";
+      if (hangup) hangup.disabled = true;
+      status.textContent = "call ended";
+    },
+  };
+
+  const socket = new WebSocket(scheme + window.location.host + root.dataset.wsPath);
+  socket.addEventListener("open", () => { status.textContent = "live"; });
+  socket.addEventListener("close", () => { if (ended.hidden) status.textContent = "disconnected"; });
+  socket.addEventListener("message", (event) => {
+    const message = JSON.parse(event.data);
+    const handle = handlers[message.kind];
+    if (handle) handle(message.data || {});
+  });
+})();
