@@ -141,6 +141,8 @@ AZURE_SPEECH_HOST = env_url("AZURE_SPEECH_HOST", ("ws", "wss"))
 AZURE_TTS_TEXT_STREAMING = env_bool("AZURE_TTS_TEXT_STREAMING", default=False)
 # Dotted path of a callable(AgentSpec) -> (stt, llm, tts); tests and benchmarks use scripted providers.
 VOICE_PROVIDER_FACTORY = env_str("VOICE_PROVIDER_FACTORY", "streaming.providers.registry.create_providers")
+# Offline speech-to-text: pocketsphinx decoders shared by all calls of a process (~13 MB each).
+OFFLINE_STT_MAX_DECODERS = env_int("OFFLINE_STT_MAX_DECODERS", 4)
 
 # --- Security (production: DJANGO_DEBUG=0 and PUBLIC_URL=https://...) ---
 USE_X_FORWARDED_HOST = env_bool("USE_X_FORWARDED_HOST", default=False)
