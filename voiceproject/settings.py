@@ -90,7 +90,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else 
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 RECORDINGS_DIR = MEDIA_ROOT / "recordings"
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "calls-login"
 LOGIN_REDIRECT_URL = "/calls/"
 
 # --- Redis: channel layer and Celery. Without REDIS_URL everything runs in one process. ---

@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 urlpatterns = [
+    path("", RedirectView.as_view(url="/calls/", permanent=False)),
     path("admin/", admin.site.urls),
     path("calls/", include("calls.ui_urls")),
     path("", include("calls.urls")),
