@@ -185,6 +185,8 @@ class PocketsphinxSTT(SpeechToText):
         if self._pump is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump
+        with contextlib.suppress(RuntimeError):  # the executor is gone when the interpreter exits
+            await asyncio.get_running_loop().run_in_executor(DECODE_EXECUTOR, self.decoding.abort)
         self._results.put_nowait(_CLOSED)
 
     def _ensure_pump(self) -> None:
@@ -212,9 +214,6 @@ class PocketsphinxSTT(SpeechToText):
             self._closed = True
             self._incoming.clear()
             self._results.put_nowait(ProviderError(f"offline STT failed: {exc}", provider=self.name))
-        finally:
-            with contextlib.suppress(RuntimeError):  # the executor is gone when the interpreter exits
-                DECODE_EXECUTOR.submit(self.decoding.abort)
 
     def _segment_incoming(self) -> None:
         data = self._remainder + b"".join(self._drain())
