@@ -64,7 +64,12 @@ def database_from_url(url: str) -> dict:
             path = path[1:]
         elif path.startswith("/"):
             path = path[1:] or ":memory:"
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path}
+        # IMMEDIATE transactions + a busy timeout: concurrent webhooks and calls wait for the write lock
+        # instead of failing with "database is locked"; WAL lets readers run while one process writes.
+        options = {"transaction_mode": "IMMEDIATE", "timeout": 20}
+        if path != ":memory:":
+            options["init_command"] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path, "OPTIONS": options}
     if parts.scheme in ("postgres", "postgresql", "pgsql"):
         name = unquote(parts.path.lstrip("/"))
         if not name:

@@ -1,0 +1,398 @@
+"""A simulated Plivo call against a running server: answer URL, ``<Stream>`` WebSocket, playback, hangup URL.
+
+``await run_call(CallConfig(to="+14155550100", turns=["What are your opening hours?"]))`` returns a CallResult.
+No global state and no printing: pass ``on_event`` for a live transcript. Many calls can run concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import functools
+import json
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+
+import httpx
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from streaming.simulator import wire
+from streaming.simulator.audio_source import SILENT_FRAME_B64, AudioSourceError, CallerAudio, caller_audio
+from streaming.simulator.config import CallConfig, CallerTurn
+from streaming.simulator.playout import Playout
+from streaming.simulator.plivo_http import (
+    BadInput,
+    NotConnected,
+    StreamRefused,
+    describe_refusal,
+    hangup_params,
+    parse_answer,
+    plivo_time,
+    post_form,
+    request_answer,
+)
+from streaming.simulator.report import AnswerLatency, CallResult, TranscriptEntry, cut_at, write_stereo_wav
+
+FRAME_S = 0.02
+AGENT_IDLE_S = 0.25  # playout empty this long ends an agent speech segment
+NO_CHECKPOINT_IDLE_S = 3.0  # without checkpoints, the agent counts as done after this much silence
+CLOSED_AT_ONCE_S = 2.0
+
+
+async def run_call(config: CallConfig, http: httpx.AsyncClient | None = None) -> CallResult:
+    """Place one simulated call; raises SimulatorError (with ``exit_code``) when it cannot be connected."""
+    if http is not None:
+        return await SimulatedCall(config, http).run()
+    async with httpx.AsyncClient(timeout=config.http_timeout_s) as client:
+        return await SimulatedCall(config, client).run()
+
+
+class SimulatedCall:
+    """One call's state. Tasks: the 20 ms media pump (also acks checkpoints), the socket reader, the script."""
+
+    def __init__(self, config: CallConfig, http: httpx.AsyncClient) -> None:
+        self.config, self.http = config, http
+        self.turns = config.caller_turns()
+        self.base = config.base_url.rstrip("/")
+        call_uuid = config.call_uuid or str(uuid.uuid4())
+        self.stream_id = config.stream_id or str(uuid.uuid4())
+        self.params = {"CallUUID": call_uuid, "From": config.caller, "To": config.to, "Direction": "inbound"}
+        self.result = CallResult(call_uuid, config.caller, config.to, stream_id=self.stream_id)
+        self.playout = Playout()
+        self.ws: ClientConnection | None = None
+        self.ring_at = self.t0 = time.monotonic()
+        self.ring_epoch, self.answer_epoch = time.time(), None
+        self.sequence = self.chunk = 0
+        self.media_template = wire.media_template(self.stream_id)
+        self.outgoing: deque[tuple[str, Callable[[float], None] | None]] = deque()
+        self.changed = asyncio.Event()
+        self.agent_since: float | None = None  # start of the current agent speech segment (play time)
+        self.mark: float = 0.0  # the script waits for agent audio received after this moment
+        self.first_audio_after_mark: float | None = None
+        self.last_audio_at: float | None = None
+        self.last_checkpoint_at: float = 0.0
+        self.pending_answer: AnswerLatency | None = None
+        self.barging: AnswerLatency | None = None
+        self.clears: list[float] = []
+        self.caller_audio: list[tuple[float, bytes]] = []
+
+    # ---- the call ----
+    async def run(self) -> CallResult:
+        audio = await self._prepare_audio()
+        cfg, result = self.config, self.result
+        xml = await request_answer(
+            self.http, self.base + cfg.answer_path, {**self.params, "CallStatus": "ringing"}, cfg.auth_token
+        )
+        try:
+            stream = parse_answer(xml)
+        except NotConnected:  # a valid decline (<Speak>, <Hangup>): Plivo plays it and hangs up
+            await self._post_hangup("Answer XML")
+            raise
+        self.answer_epoch = time.time()
+        result.stream_url = stream.url
+        self._emit("answered", f"{cfg.to} from {cfg.caller}")
+        try:
+            self.ws = await websockets.connect(
+                stream.url, compression=None, open_timeout=10, max_size=2**24, user_agent_header="PlivoSimulator/1.0"
+            )
+        except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
+            await self._post_hangup("Error")
+            raise StreamRefused(f"the stream WebSocket {stream.url} was refused: {describe_refusal(exc)}") from None
+        status_task = self._status_callback(stream.status_callback_url, "StartStream")
+        try:
+            await self._converse(audio)
+        finally:
+            await self._finish(stream.status_callback_url, status_task)
+        if result.ended_by == "server" and not result.frames_received and result.duration_s < CLOSED_AT_ONCE_S:
+            reason = f": {result.close_reason}" if result.close_reason else ""
+            raise StreamRefused(f"the server closed the stream right after start (code {result.close_code}{reason})")
+        return result
+
+    async def _prepare_audio(self) -> list[CallerAudio | None]:
+        cfg = self.config
+
+        def prepare() -> list[CallerAudio | None]:
+            return [
+                None if t.dtmf else caller_audio(t.text, t.wav, language=cfg.language, rate=cfg.speaking_rate)
+                for t in self.turns
+            ]
+
+        try:
+            return await asyncio.to_thread(prepare)
+        except AudioSourceError as exc:
+            raise BadInput(str(exc)) from None
+
+    async def _converse(self, audio: list[CallerAudio | None]) -> None:
+        try:
+            await self._send_json(wire.start_message(self.params["CallUUID"], self.stream_id, self.config.account_id))
+        except websockets.ConnectionClosed:
+            self.result.ended_by = "server"
+            return
+        self.t0 = time.monotonic()
+        self.result.started_at = time.time()
+        self._emit("connected", f"stream {self.stream_id}")
+        pump = asyncio.create_task(self._pump())
+        reader = asyncio.create_task(self._read())
+        script = asyncio.create_task(self._script(audio))
+        remaining = self.config.max_seconds - (time.monotonic() - self.ring_at)
+        done, _ = await asyncio.wait(
+            {reader, script, pump}, timeout=max(0.0, remaining), return_when=asyncio.FIRST_COMPLETED
+        )
+        failed = next((t.exception() for t in (script, pump) if t in done and t.exception()), None)
+        if reader in done or isinstance(failed, websockets.ConnectionClosed):
+            self.result.ended_by = "server"
+        elif failed is not None:
+            self.result.ended_by, self.result.error = "error", repr(failed)
+        elif script in done:
+            self.result.ended_by = "caller"
+        else:
+            self.result.ended_by = "max-seconds"
+        for task in (script, pump):
+            task.cancel()
+        await asyncio.gather(script, pump, return_exceptions=True)
+        await self.ws.close()
+        await asyncio.gather(reader, return_exceptions=True)
+
+    async def _finish(self, status_url: str, status_task: asyncio.Task | None) -> None:
+        result, end = self.result, time.monotonic()
+        self._end_agent_segment(min(self.playout.play_until, end), cleared=False)
+        result.duration_s = round(end - self.ring_at, 3)
+        result.close_code, result.close_reason = self.ws.close_code, self.ws.close_reason or ""
+        result.underruns = len(self.playout.underruns)
+        result.underrun_ms = round(sum(self.playout.underruns), 1)
+        self._emit("end", f"ended by {result.ended_by}")
+        if status_task is not None:
+            await asyncio.gather(status_task, return_exceptions=True)
+            await asyncio.gather(self._status_callback(status_url, "StopStream"), return_exceptions=True)
+        await self._post_hangup("Caller" if result.ended_by in ("caller", "max-seconds") else "Answer XML")
+        if self.config.record_path:
+            await asyncio.to_thread(self._write_recording, end)
+
+    # ---- the caller's side ----
+    async def _script(self, audio: list[CallerAudio | None]) -> None:
+        cfg = self.config
+        await self._wait_agent_done(cfg.greeting_timeout_s)
+        for index, (turn, sound) in enumerate(zip(self.turns, audio, strict=True)):
+            barge = cfg.barge_in_after_ms is not None and index > 0
+            if barge:
+                started = await self._wait_reply_start(cfg.reply_timeout_s)
+                at = started + cfg.barge_in_after_ms / 1000 if started else time.monotonic() + cfg.silence_ms / 1000
+                await asyncio.sleep(max(0.0, at - time.monotonic()))
+            else:
+                await self._wait_agent_done(cfg.reply_timeout_s)
+                await asyncio.sleep(cfg.silence_ms / 1000)
+            if turn.dtmf:
+                await self._press(turn.dtmf)
+            else:
+                await self._speak(index + 1, turn, sound, barge)
+        await self._wait_agent_done(cfg.reply_timeout_s)
+        if cfg.hang_up_after_ms is None:
+            await asyncio.Future()  # stay on the line until the server hangs up or max_seconds
+        await asyncio.sleep(cfg.hang_up_after_ms / 1000)
+
+    async def _speak(self, number: int, turn: CallerTurn, sound: CallerAudio, barge: bool) -> None:
+        answer = AnswerLatency(turn=number, said=turn.label, barge_in=barge)
+        self.result.answers.append(answer)
+        spoken, last = asyncio.Event(), len(sound.frames_b64) - 1
+
+        def sent(index: int, now: float) -> None:
+            """Called by the pump when frame ``index`` of this turn has been sent."""
+            if index == 0 and self.config.record_path:
+                self.caller_audio.append((now - FRAME_S, sound.ulaw))
+            if index == sound.onset_frame:
+                answer.speech_start_s = round(now - self.ring_at, 3)
+                self.barging = answer if barge else None
+                self._emit("caller-start", turn.label, turn=number)
+            if index == sound.end_frame - 1:
+                answer.speech_end_s = round(now - self.ring_at, 3)
+                self._set_mark(now)
+                self.pending_answer = answer
+                self._emit("caller-stop", turn.label, turn=number)
+            if index == last:
+                spoken.set()
+
+        marked = {0, sound.onset_frame, sound.end_frame - 1, last}
+        for i, payload in enumerate(sound.frames_b64):
+            self.outgoing.append((payload, functools.partial(sent, i) if i in marked else None))
+        await spoken.wait()
+
+    async def _press(self, digits: str) -> None:
+        self._set_mark(time.monotonic())  # the agent may answer the first key at once
+        for digit in digits:
+            await self._send_json(wire.dtmf_message(self.stream_id, digit))
+            self.result.dtmf_sent += digit
+            self._emit("dtmf", digit)
+            await asyncio.sleep(self.config.dtmf_gap_ms / 1000)
+
+    def _set_mark(self, now: float) -> None:
+        self.mark, self.first_audio_after_mark = now, None
+
+    async def _wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), min(remaining, 0.5))
+        return True
+
+    async def _wait_reply_start(self, timeout: float) -> float | None:
+        """When agent audio first arrived after the mark (None if it did not within ``timeout``)."""
+        await self._wait(lambda: self.first_audio_after_mark is not None, timeout)
+        return self.first_audio_after_mark
+
+    async def _wait_agent_done(self, start_timeout: float) -> None:
+        """The agent spoke after the mark and has finished: playout empty and its checkpoint acknowledged."""
+        if await self._wait_reply_start(start_timeout) is None:
+            return
+
+        def done() -> bool:
+            if self.playout.is_playing() or self.playout.checkpoints:
+                return False
+            if self.last_checkpoint_at >= (self.last_audio_at or 0):
+                return True
+            return time.monotonic() - self.playout.play_until >= NO_CHECKPOINT_IDLE_S
+
+        await self._wait(done, self.config.max_seconds)
+
+    # ---- the socket ----
+    async def _send_json(self, message: dict) -> None:
+        self.sequence += 1
+        await self.ws.send(json.dumps({"sequenceNumber": self.sequence, **message}))
+
+    async def _pump(self) -> None:
+        """Like Plivo: one media frame every 20 ms for the whole call, silence when the caller is quiet."""
+        began, sent, template, send = self.t0, 0, self.media_template, self.ws.send
+        while True:
+            payload, mark = self.outgoing.popleft() if self.outgoing else (SILENT_FRAME_B64, None)
+            self.sequence += 1
+            self.chunk += 1
+            await send(template % (self.sequence, int(time.time() * 1000), self.chunk, payload))
+            self.result.frames_sent += 1
+            now = time.monotonic()
+            if mark is not None:
+                mark(now)
+            await self._tick(now)
+            sent += 1
+            delay = began + sent * FRAME_S - time.monotonic()
+            if delay < -0.2:  # the loop stalled: carry on in real time rather than bursting
+                began -= delay
+                delay = 0.0
+            await asyncio.sleep(max(0.0, delay))
+
+    async def _tick(self, now: float) -> None:
+        for name in self.playout.due():
+            await self._send_json(wire.played_stream_message(self.stream_id, name))
+            self.result.checkpoints_acked += 1
+            self.changed.set()
+        if self.agent_since is not None and now - self.playout.play_until >= AGENT_IDLE_S:
+            self._end_agent_segment(self.playout.play_until, cleared=False)
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                if isinstance(raw, str):
+                    await self._on_message(raw, time.monotonic())
+                    self.changed.set()
+        except websockets.ConnectionClosed:
+            pass
+
+    async def _on_message(self, raw: str, now: float) -> None:
+        try:
+            message = json.loads(raw)
+            event, result = message["event"], self.result
+            audio = base64.b64decode(message["media"]["payload"]) if event == "playAudio" else b""
+        except (ValueError, KeyError, TypeError):
+            self.result.unknown_events.append(f"malformed: {raw[:80]}")
+            return
+        if event == "playAudio":
+            self._on_audio(audio, now)
+        elif event == "checkpoint":
+            self.playout.checkpoint(str(message.get("name", "")))
+            self.last_checkpoint_at = now
+            result.checkpoints_received += 1
+        elif event == "clearAudio":
+            self._on_clear(now)
+            await self._send_json(wire.cleared_audio_message(self.stream_id))
+        elif event == "sendDTMF":
+            result.dtmf_received += str(message.get("dtmf", ""))
+            self._emit("send-dtmf", str(message.get("dtmf", "")))
+        else:
+            result.unknown_events.append(str(event))
+
+    def _on_audio(self, audio: bytes, now: float) -> None:
+        result = self.result
+        starts = self.playout.audio(audio)
+        result.frames_received += 1
+        result.agent_audio_ms += len(audio) / 8
+        self.last_audio_at = now
+        if result.greeting_ms is None:
+            result.greeting_ms = round((now - self.t0) * 1000, 1)
+        if self.agent_since is not None:
+            return  # more of the speech already playing (e.g. the reply being interrupted): not an answer
+        self.agent_since = starts
+        self._emit("agent-start", "", at=starts)
+        if now >= self.mark and self.first_audio_after_mark is None:
+            self.first_audio_after_mark = now
+        if (answer := self.pending_answer) is not None:
+            answer.voice_to_voice_ms = round((now - self.ring_at - answer.speech_end_s) * 1000, 1)
+            self.pending_answer = None
+
+    def _on_clear(self, now: float) -> None:
+        self.playout.clear()
+        self.clears.append(now)
+        self.result.clear_audio_received += 1
+        reaction = None
+        if (answer := self.barging) is not None and answer.speech_start_s is not None:
+            reaction = answer.barge_in_reaction_ms = round((now - self.ring_at - answer.speech_start_s) * 1000, 1)
+            self.barging = None
+        self._emit("clear", "", reaction_ms=reaction)
+        if self.agent_since is not None:
+            self._end_agent_segment(now, cleared=True)
+
+    def _end_agent_segment(self, at: float, cleared: bool) -> None:
+        if self.agent_since is None:
+            return
+        ms = round(max(0.0, at - self.agent_since) * 1000)
+        self.agent_since = None
+        self._emit("agent-stop", "", at=at, ms=ms, cleared=cleared)
+        self.changed.set()
+
+    # ---- reporting and HTTP ----
+    def _emit(self, kind: str, text: str = "", *, at: float | None = None, **data) -> None:
+        entry = TranscriptEntry(round((at if at is not None else time.monotonic()) - self.ring_at, 3), kind, text, data)
+        self.result.transcript.append(entry)
+        if self.config.on_event is not None:
+            self.config.on_event(entry)
+
+    def _status_callback(self, url: str, event: str) -> asyncio.Task | None:
+        if not (self.config.stream_status and url):
+            return None
+        params = {**self.params, "Event": event, "StreamID": self.stream_id, "Timestamp": plivo_time(time.time())}
+        return asyncio.create_task(self._post_status(url, params))
+
+    async def _post_status(self, url: str, params: dict[str, str]) -> None:
+        try:
+            response = await post_form(self.http, url, params, self.config.auth_token)
+            self.result.status_callbacks.append(response.status_code)
+        except httpx.HTTPError:
+            self.result.status_callbacks.append(0)
+
+    async def _post_hangup(self, source: str) -> None:
+        params = hangup_params(self.params, self.ring_epoch, self.answer_epoch, time.time(), source)
+        try:
+            response = await post_form(self.http, self.base + self.config.hangup_path, params, self.config.auth_token)
+            self.result.hangup_status = response.status_code
+        except httpx.HTTPError as exc:
+            self.result.hangup_status = 0
+            self.result.error = self.result.error or f"hangup URL failed: {exc}"
+
+    def _write_recording(self, end: float) -> None:
+        agent = cut_at(self.playout.played, self.clears)
+        write_stereo_wav(self.config.record_path, self.caller_audio, agent, end - self.ring_at, origin=self.ring_at)

@@ -1,0 +1,56 @@
+"""What a simulated call does: the number to call, the caller's turns, timing and output options."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from streaming.simulator.report import TranscriptEntry
+
+
+@dataclass(frozen=True)
+class CallerTurn:
+    """One thing the caller does: say ``text`` (offline TTS), play ``wav``, or press ``dtmf`` digits."""
+
+    text: str | None = None
+    wav: str | None = None
+    dtmf: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.dtmf:
+            return f"DTMF {self.dtmf}"
+        return self.text or f"[{Path(self.wav or '').name}]"
+
+
+@dataclass
+class CallConfig:
+    """What to call and how the caller behaves. ``turns`` items may be plain strings (text to say)."""
+
+    to: str
+    turns: Sequence[CallerTurn | str] = ()
+    caller: str = "+14155550111"
+    base_url: str = "http://127.0.0.1:8000"
+    answer_path: str = "/plivo/answer/"
+    hangup_path: str = "/plivo/hangup/"
+    auth_token: str = ""
+    silence_ms: int = 800  # silence before each caller turn once the agent has finished
+    barge_in_after_ms: int | None = None  # turns after the first start this long after the agent's reply starts
+    max_seconds: float = 60.0
+    greeting_timeout_s: float = 5.0  # how long to wait for a greeting before the first caller turn
+    reply_timeout_s: float = 15.0  # how long to wait for the agent to start answering
+    hang_up_after_ms: int | None = 1000  # after the last answer has played; None: wait for the server to end it
+    record_path: str | None = None
+    call_uuid: str | None = None
+    stream_id: str | None = None
+    account_id: str = "MAZDQ1ZJHZMZHHMJVJNZ"
+    language: str = "en-us"
+    speaking_rate: float = 1.0
+    dtmf_gap_ms: int = 200
+    http_timeout_s: float = 30.0
+    stream_status: bool = True  # POST StartStream/StopStream to the <Stream>'s statusCallbackUrl
+    on_event: Callable[[TranscriptEntry], None] | None = None
+
+    def caller_turns(self) -> list[CallerTurn]:
+        return [t if isinstance(t, CallerTurn) else CallerTurn(text=t) for t in self.turns]
