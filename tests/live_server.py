@@ -139,9 +139,13 @@ def start_server(workdir: Path, template_db: Path, name: str, **env: str) -> Liv
     """Copy the template database and start daphne on it; returns once /healthz answers."""
     db_path = workdir / f"{name}.sqlite3"
     shutil.copy(template_db, db_path)
+    return start_daphne(workdir, name, server_env(db_path, workdir / f"{name}-media", **env), db_path)
+
+
+def start_daphne(workdir: Path, name: str, full_env: dict[str, str], db_path: Path | None = None) -> LiveServer:
+    """Start daphne with ``full_env`` (see ``server_env``); returns once /healthz answers."""
     port = free_port()
     log_path = workdir / f"{name}.log"
-    full_env = server_env(db_path, workdir / f"{name}-media", **env)
     with open(log_path, "wb") as log:
         daphne = [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "voiceproject.asgi:application"]
         process = subprocess.Popen(
@@ -152,7 +156,7 @@ def start_server(workdir: Path, template_db: Path, name: str, **env: str) -> Liv
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = LiveServer(f"http://127.0.0.1:{port}", db_path, log_path, process, full_env)
+    server = LiveServer(f"http://127.0.0.1:{port}", db_path or Path(), log_path, process, full_env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
