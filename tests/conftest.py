@@ -66,3 +66,23 @@ def local_services(settings, tmp_path):
 
 
 from tests.engine_support import scripted  # noqa: E402, F401 - the scripted-providers fixture
+
+
+@pytest.fixture
+def azure_fake(settings):
+    """A local Azure Speech service; the real SDK reaches it through AZURE_SPEECH_HOST."""
+    from tests.fakes.azure_speech import AzureSpeechFake
+
+    with AzureSpeechFake() as fake:
+        settings.AZURE_SPEECH_HOST, settings.AZURE_SPEECH_KEY = fake.url, "test-key"
+        yield fake
+
+
+@pytest.fixture
+def openai_fake(settings):
+    """A local OpenAI-compatible server; the real SDK reaches it through OPENAI_BASE_URL."""
+    from tests.fakes.openai_server import OpenAIFake
+
+    with OpenAIFake() as fake:
+        settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY = fake.base_url, "sk-test"
+        yield fake

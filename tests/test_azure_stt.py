@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -15,14 +15,6 @@ from tests.fakes.azure_usp import frames, silence, speech
 
 SPEC = AgentSpec(language="en-GB", end_of_speech_ms=400)
 TIMEOUT = 20  # generous: a dropped SDK connection can take seconds to give up
-
-
-@pytest.fixture
-def azure_fake(settings) -> Iterator[AzureSpeechFake]:
-    with AzureSpeechFake() as fake:
-        settings.AZURE_SPEECH_HOST = fake.url
-        settings.AZURE_SPEECH_KEY = "test-key"
-        yield fake
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -16,14 +16,6 @@ from tests.fakes.azure_speech import AzureSpeechFake
 SPEC = AgentSpec(voice="en-GB-SoniaNeural", language="en-GB")
 TIMEOUT = 20
 LONG_TEXT = "Thanks for calling Acme Dental, how can I help you today? We are open from nine to five."
-
-
-@pytest.fixture
-def azure_fake(settings) -> Iterator[AzureSpeechFake]:
-    with AzureSpeechFake() as fake:
-        settings.AZURE_SPEECH_HOST = fake.url
-        settings.AZURE_SPEECH_KEY = "test-key"
-        yield fake
 
 
 @pytest.fixture

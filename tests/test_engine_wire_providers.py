@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 
 import pytest
 from asgiref.sync import sync_to_async
 
 from calls.models import CallEvent
 from streaming.audio import FRAME_BYTES
-from tests.fakes.azure_speech import AzureSpeechFake
-from tests.fakes.openai_server import ChatScript, OpenAIFake, ScriptedToolCall
+from tests.fakes.openai_server import ChatScript, ScriptedToolCall
 from tests.speech import synthesize_ulaw
 from tests.test_engine_call import connected_call, eventually, turns
 
@@ -19,20 +17,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 QUESTION = "What are your opening hours?"
 ANSWER = "We open at nine and close at five."
 FALLBACK = "Sorry, I didn't catch that — could you say it again?"
-
-
-@pytest.fixture
-def azure(settings) -> Iterator[AzureSpeechFake]:
-    with AzureSpeechFake() as fake:
-        settings.AZURE_SPEECH_HOST, settings.AZURE_SPEECH_KEY = fake.url, "test-key"
-        yield fake
-
-
-@pytest.fixture
-def openai(settings) -> Iterator[OpenAIFake]:
-    with OpenAIFake() as fake:
-        settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY = fake.base_url, "sk-test"
-        yield fake
 
 
 def agent_audio(caller) -> bytes:
@@ -48,32 +32,32 @@ async def ask(caller, text: str = QUESTION) -> None:
     await caller.send_silence(900)
 
 
-async def test_caller_audio_to_openai_to_azure_voice_and_back(azure, openai):
-    azure.script_stt(QUESTION)
-    openai.script(ChatScript(content=ANSWER))
+async def test_caller_audio_to_openai_to_azure_voice_and_back(azure_fake, openai_fake):
+    azure_fake.script_stt(QUESTION)
+    openai_fake.script(ChatScript(content=ANSWER))
     caller = await connected_call(greeting="", voice="en-GB-SoniaNeural", language="en-GB", end_of_speech_ms=500)
     await ask(caller)
     await caller.wait_for_checkpoints(1, timeout=20)
     await caller.wait_for(lambda: not caller.playout.checkpoints, timeout=20)
 
-    body = openai.requests[0].body
+    body = openai_fake.requests[0].body
     assert body["messages"][-1] == {"role": "user", "content": QUESTION}
     assert body["stream"] is True
-    assert azure.syntheses[-1].text == ANSWER
-    assert 'name="en-GB-SoniaNeural"' in azure.syntheses[-1].ssml
-    assert agent_audio(caller) == padded(azure.audio_for(ANSWER))
+    assert azure_fake.syntheses[-1].text == ANSWER
+    assert 'name="en-GB-SoniaNeural"' in azure_fake.syntheses[-1].ssml
+    assert agent_audio(caller) == padded(azure_fake.audio_for(ANSWER))
     await eventually(lambda: len(turns()) == 2 and turns()[1][2] != "")
     assert [t[:3] for t in await sync_to_async(turns)()] == [("caller", QUESTION, ""), ("agent", ANSWER, ANSWER)]
     await caller.hang_up()
 
 
-async def test_llm_end_call_tool_says_goodbye_and_ends_the_call(azure, openai):
-    azure.script_stt("That is all, thanks.")
-    openai.script(ChatScript(content="", tool_calls=[ScriptedToolCall("end_call", '{"reason": "done"}')]))
+async def test_llm_end_call_tool_says_goodbye_and_ends_the_call(azure_fake, openai_fake):
+    azure_fake.script_stt("That is all, thanks.")
+    openai_fake.script(ChatScript(content="", tool_calls=[ScriptedToolCall("end_call", '{"reason": "done"}')]))
     caller = await connected_call(greeting="", goodbye_message="Goodbye from Azure.", end_call_phrases="")
     await ask(caller, "That is all, thanks.")
     await caller.wait_for(lambda: caller.closed_code is not None, timeout=20)
-    assert azure.syntheses[-1].text == "Goodbye from Azure."
+    assert azure_fake.syntheses[-1].text == "Goodbye from Azure."
     events = await sync_to_async(lambda: list(CallEvent.objects.values_list("kind", "data")))()
     assert ("tool", {"name": "end_call", "arguments": {"reason": "done"}}) in events
     assert ("hangup", {"reason": "agent ended the call", "result": "stream-closed"}) in events
@@ -89,9 +73,9 @@ async def test_llm_end_call_tool_says_goodbye_and_ends_the_call(azure, openai):
         ChatScript(content=ANSWER, cut_after_chunks=1),
     ],
 )
-async def test_llm_errors_speak_the_fallback_and_the_call_continues(azure, openai, script):
-    azure.script_stt(QUESTION, QUESTION)
-    openai.script(script, ChatScript(content=ANSWER))
+async def test_llm_errors_speak_the_fallback_and_the_call_continues(azure_fake, openai_fake, script):
+    azure_fake.script_stt(QUESTION, QUESTION)
+    openai_fake.script(script, ChatScript(content=ANSWER))
     caller = await connected_call(greeting="", end_of_speech_ms=500)
     await ask(caller)
     await caller.wait_for_checkpoints(1, timeout=20)
@@ -99,18 +83,18 @@ async def test_llm_errors_speak_the_fallback_and_the_call_continues(azure, opena
     errors = await sync_to_async(lambda: list(CallEvent.objects.filter(kind="error").values_list("data", flat=True)))()
     assert len(errors) == 1 and errors[0]["provider"] == "openai"
     if script.cut_after_chunks is None:  # nothing was said: the caller hears the fallback line
-        assert agent_audio(caller) == padded(azure.audio_for(FALLBACK))
+        assert agent_audio(caller) == padded(azure_fake.audio_for(FALLBACK))
     await ask(caller)
     await caller.wait_for_checkpoints(2, timeout=20)
-    assert azure.syntheses[-1].text == ANSWER
+    assert azure_fake.syntheses[-1].text == ANSWER
     await caller.hang_up()
 
 
-async def test_tts_failure_falls_back_and_is_recorded(azure, openai):
-    azure.script_stt(QUESTION)
-    openai.script(ChatScript(content=ANSWER))
+async def test_tts_failure_falls_back_and_is_recorded(azure_fake, openai_fake):
+    azure_fake.script_stt(QUESTION)
+    openai_fake.script(ChatScript(content=ANSWER))
     caller = await connected_call(greeting="", end_of_speech_ms=500)
-    azure.reject_status = 401
+    azure_fake.reject_status = 401
     await ask(caller)
     await eventually(lambda: CallEvent.objects.filter(kind="error").exists(), timeout=20)
     errors = await sync_to_async(lambda: list(CallEvent.objects.filter(kind="error").values_list("data", flat=True)))()

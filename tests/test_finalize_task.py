@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -13,7 +12,7 @@ from django.utils import timezone
 from calls.models import Call
 from calls.tasks import ORPHAN_CAUSE, backoff, finalize_call, sweep_orphaned_calls
 from tests.call_factories import dental_agent, make_call, make_user
-from tests.fakes.openai_server import ChatScript, OpenAIFake
+from tests.fakes.openai_server import ChatScript
 from tests.test_call_metrics import KNOWN_AGGREGATES
 
 pytestmark = pytest.mark.django_db
@@ -43,14 +42,6 @@ OFFLINE_SUMMARY = (
     "Caller: Hi, I'd like to book a cleaning for next week. Agent: Sure, we have Tuesday at 10 "
     "Great, you're booked for Tuesday at 10. You're welcome. Goodbye!"
 )
-
-
-@pytest.fixture
-def openai_fake(settings) -> Iterator[OpenAIFake]:
-    with OpenAIFake() as fake:
-        settings.OPENAI_BASE_URL = fake.base_url
-        settings.OPENAI_API_KEY = "sk-test"
-        yield fake
 
 
 def reply(payload: dict) -> ChatScript:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import Iterator
 from datetime import datetime
 
 import openai
@@ -33,14 +32,6 @@ SPEC = AgentSpec(
     max_tokens=120,
     faq=(FaqEntry(("hours",), "When are you open?", "Monday to Friday, 9 to 5."),),
 )
-
-
-@pytest.fixture
-def openai_fake(settings) -> Iterator[OpenAIFake]:
-    with OpenAIFake() as fake:
-        settings.OPENAI_BASE_URL = fake.base_url
-        settings.OPENAI_API_KEY = "sk-test"
-        yield fake
 
 
 @pytest.fixture
