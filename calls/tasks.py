@@ -72,18 +72,27 @@ def finalize_call(self, call_id: int) -> None:
 
 @shared_task(bind=True, ignore_result=True, acks_late=True, max_retries=6, time_limit=60, soft_time_limit=45)
 def deliver_webhook(self, call_id: int) -> None:
-    """POST the call to its agent's webhook; retried on 5xx/timeouts; never sent twice once delivered."""
-    call = Call.objects.select_related("agent").filter(pk=call_id).first()
-    target = hooks.webhook_target(call) if call else None
-    if call is None or target is None or hooks.already_delivered(call):
-        return
+    """POST the call to its agent's webhook; retried on 5xx/timeouts; never sent twice once delivered.
+
+    The call's row stays locked during the attempt, so two deliveries of one call (a hang-up and the sweeper
+    at the same moment) cannot both post.
+    """
+    with transaction.atomic():
+        call = Call.objects.select_for_update().filter(pk=call_id).first()
+        target = hooks.webhook_target(call) if call else None
+        if call is None or target is None or hooks.already_delivered(call):
+            return
+        _deliver(self, call, target)
+
+
+def _deliver(task, call: Call, target: tuple[str, str]) -> None:
     url, secret = target
-    attempt = self.request.retries + 1
+    attempt = task.request.retries + 1
     try:
         status = hooks.post(url, secret, hooks.payload_body(call), call.call_uuid)
     except hooks.TransientWebhookError as exc:
-        if self.request.retries < self.max_retries:
-            raise self.retry(exc=exc, countdown=backoff(self.request.retries, WEBHOOK_BACKOFF_SECONDS)) from exc
+        if task.request.retries < task.max_retries:
+            raise task.retry(exc=exc, countdown=backoff(task.request.retries, WEBHOOK_BACKOFF_SECONDS)) from exc
         hooks.record_failure(call, url, str(exc), attempt)
         return
     except hooks.PermanentWebhookError as exc:
