@@ -52,6 +52,7 @@ def local_services(settings, tmp_path):
     settings.AZURE_SPEECH_KEY = ""
     settings.AZURE_SPEECH_REGION = ""
     settings.AZURE_SPEECH_HOST = ""
+    app.set_current()  # shared tasks resolve against the project's app, whatever a test created before
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = True
     from channels.layers import channel_layers

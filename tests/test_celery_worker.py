@@ -62,7 +62,7 @@ def test_finalize_and_webhook_run_on_a_real_worker(redis_url, tmp_path):
         log = tmp_path / "worker.log"
         worker = start_worker(redis_url, db.url, queue, log)
         try:
-            sender = Celery("test-sender", broker=redis_url)
+            sender = Celery("test-sender", broker=redis_url, set_as_current=False)
             sender.send_task("calls.tasks.finalize_call", args=[call.pk], queue=queue)
             event = wait_for_webhook_event(call, db, worker, log)
         finally:
