@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from calls.models import Call, CallEvent, Turn
@@ -94,9 +94,9 @@ def _end_stream(call_id: int, stream_id: str, recording_path: str, stream_metric
         Call.objects.filter(pk=call_id).update(**updates)
 
 
-start_stream = sync_to_async(_start_stream)
-check_live = sync_to_async(_check_live)
-save_turn = sync_to_async(_save_turn)
-add_event = sync_to_async(_add_event)
-merge_metrics = sync_to_async(_merge_metrics)
-end_stream = sync_to_async(_end_stream)
+start_stream = database_sync_to_async(_start_stream)
+check_live = database_sync_to_async(_check_live)
+save_turn = database_sync_to_async(_save_turn)
+add_event = database_sync_to_async(_add_event)
+merge_metrics = database_sync_to_async(_merge_metrics)
+end_stream = database_sync_to_async(_end_stream)

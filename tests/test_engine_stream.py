@@ -168,3 +168,19 @@ async def test_transfer_tool_hands_the_call_to_the_transfer_path(scripted, setti
     assert ("transfer", {"number": "+14155550999", "status": "transferred"}) in events
     assert "Please hold while I transfer you." in scripted.tts.spoken
     await caller.hang_up()
+
+
+async def test_media_frames_do_not_hop_to_the_database_thread(scripted, monkeypatch):
+    """Channels closes old DB connections in the sync thread before every message; the stream consumer must not
+    (one thread round trip per 20 ms frame per call was its largest per-frame cost)."""
+    hops: list[int] = []
+
+    async def counting_close() -> None:
+        hops.append(1)
+
+    monkeypatch.setattr("channels.consumer.aclose_old_connections", counting_close)
+    caller = await connected_call(greeting="")
+    await caller.send_silence(200)
+    await caller.hang_up()
+    assert caller.chunk >= 10
+    assert hops == []
