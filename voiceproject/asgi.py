@@ -13,7 +13,6 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 if settings.DEBUG or settings.SERVE_STATIC:  # production: collectstatic and let the proxy serve STATIC_ROOT
     django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from voiceproject.routing import websocket_urlpatterns  # noqa: E402
@@ -21,6 +20,8 @@ from voiceproject.routing import websocket_urlpatterns  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+        # No session middleware around every socket: the Plivo stream needs none (it would wrap each of its
+        # 50 frames per second); the live page adds AuthMiddlewareStack itself (calls/routing.py).
+        "websocket": URLRouter(websocket_urlpatterns),
     }
 )
