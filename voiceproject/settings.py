@@ -139,7 +139,6 @@ OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", ("http", "https"))
 AZURE_SPEECH_KEY = env_str("AZURE_SPEECH_KEY")
 AZURE_SPEECH_REGION = env_str("AZURE_SPEECH_REGION")
 AZURE_SPEECH_HOST = env_url("AZURE_SPEECH_HOST", ("ws", "wss"))
-AZURE_TTS_TEXT_STREAMING = env_bool("AZURE_TTS_TEXT_STREAMING", default=False)
 # Dotted path of a callable(AgentSpec) -> (stt, llm, tts); tests and benchmarks use scripted providers.
 VOICE_PROVIDER_FACTORY = env_str("VOICE_PROVIDER_FACTORY", "streaming.providers.registry.create_providers")
 # Offline speech-to-text: pocketsphinx decoders shared by all calls of a process (~13 MB each).
