@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import audioop
+import functools
 import math
 import os
 import time
@@ -36,8 +37,9 @@ ENERGY_THRESHOLD = 300  # RMS of 16-bit PCM; speech is in the thousands, μ-law 
 class ScriptedSTT(SpeechToText):
     name = "scripted-stt"
 
-    def __init__(self, spec: AgentSpec, transcripts: Sequence[str] = (), *, final_ms: int = 150,
-                 partial_every_ms: int = 100) -> None:
+    def __init__(
+        self, spec: AgentSpec, transcripts: Sequence[str] = (), *, final_ms: int = 150, partial_every_ms: int = 100
+    ) -> None:
         self._transcripts = list(transcripts)
         self._final_ms = final_ms
         self._partial_every = partial_every_ms
@@ -89,8 +91,14 @@ def echo_reply(conversation: Conversation) -> str:
 class ScriptedLLM(LanguageModel):
     name = "scripted-llm"
 
-    def __init__(self, spec: AgentSpec, replies: Sequence[ScriptedReply] | Replier = echo_reply, *,
-                 first_token_ms: int = 300, tokens_per_s: float = 50.0) -> None:
+    def __init__(
+        self,
+        spec: AgentSpec,
+        replies: Sequence[ScriptedReply] | Replier = echo_reply,
+        *,
+        first_token_ms: int = 300,
+        tokens_per_s: float = 50.0,
+    ) -> None:
         self._replies = replies
         self._first_token = first_token_ms / 1000
         self._gap = 1 / tokens_per_s if tokens_per_s else 0.0
@@ -114,27 +122,43 @@ class ScriptedLLM(LanguageModel):
                 if i:
                     await asyncio.sleep(self._gap)
                 yield TextDelta(token if i == 0 else " " + token)
-            yield Usage(prompt_tokens=sum(len(m.text.split()) for m in conversation.messages),
-                        completion_tokens=len(tokens))
+            yield Usage(
+                prompt_tokens=sum(len(m.text.split()) for m in conversation.messages), completion_tokens=len(tokens)
+            )
             return
         for event in scripted:
             yield event
 
 
-def tone(ms: int, seed: int = 0) -> bytes:
-    """A deterministic μ-law tone (a 'voice' the caller can hear and VAD would call speech)."""
-    samples = 8 * ms
-    freq = 220 + (seed % 7) * 30
-    pcm = b"".join(int(8000 * math.sin(2 * math.pi * freq * i / 8000)).to_bytes(2, "little", signed=True)
-                   for i in range(samples))
+@functools.cache
+def _tone_second(freq: int) -> bytes:
+    """One second of a sine at a whole number of Hz: it repeats seamlessly."""
+    pcm = b"".join(
+        int(8000 * math.sin(2 * math.pi * freq * i / 8000)).to_bytes(2, "little", signed=True) for i in range(8000)
+    )
     return audioop.lin2ulaw(pcm, 2)
+
+
+def tone(ms: int, seed: int = 0) -> bytes:
+    """A deterministic μ-law tone (a 'voice' the caller can hear and VAD would call speech). Cheap: cached."""
+    second = _tone_second(220 + (seed % 7) * 30)
+    samples = 8 * ms
+    return (second * (samples // 8000 + 1))[:samples]
 
 
 class ScriptedTTS(TextToSpeech):
     name = "scripted-tts"
 
-    def __init__(self, spec: AgentSpec, *, first_audio_ms: int = 100, ms_per_char: int = 60,
-                 chunk_ms: int = 100, realtime: bool = True, fail: Exception | None = None) -> None:
+    def __init__(
+        self,
+        spec: AgentSpec,
+        *,
+        first_audio_ms: int = 100,
+        ms_per_char: int = 60,
+        chunk_ms: int = 100,
+        realtime: bool = True,
+        fail: Exception | None = None,
+    ) -> None:
         self._first_audio = first_audio_ms / 1000
         self._ms_per_char = ms_per_char
         self._chunk_ms = chunk_ms
@@ -168,8 +192,9 @@ def create_scripted_providers(spec: AgentSpec) -> tuple[ScriptedSTT, ScriptedLLM
     transcripts = [t for t in os.environ.get("SCRIPTED_TRANSCRIPTS", "").split("|") if t]
     return (
         ScriptedSTT(spec, transcripts, final_ms=_env_int("SCRIPTED_STT_MS", 150)),
-        ScriptedLLM(spec, first_token_ms=_env_int("SCRIPTED_LLM_MS", 300),
-                    tokens_per_s=_env_int("SCRIPTED_TOKENS_PER_S", 50)),
+        ScriptedLLM(
+            spec, first_token_ms=_env_int("SCRIPTED_LLM_MS", 300), tokens_per_s=_env_int("SCRIPTED_TOKENS_PER_S", 50)
+        ),
         ScriptedTTS(spec, first_audio_ms=_env_int("SCRIPTED_TTS_MS", 100)),
     )
 
