@@ -1,0 +1,388 @@
+#!/usr/bin/env python
+"""Benchmark the live call engine: N concurrent simulated Plivo calls against the real server (see BENCHMARKS.md).
+
+    python bench/calls.py --calls 10
+    python bench/calls.py --sweep 1,10,50,100,150 --server uvicorn --json bench/results/uvicorn.json
+    python bench/calls.py --providers wire --calls 10
+
+Creates a fresh database (SQLite, or PostgreSQL from 50 calls), migrates, seeds a bench agent and number, and for
+each load point starts the server (daphne or uvicorn, one process, production settings) as a subprocess, places a
+warm-up call, then drives N call slots for --seconds and reads what the server recorded. Prints a table and writes
+one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import metrics  # noqa: E402
+from bench.calibrate import scripted_floor_ms  # noqa: E402
+from bench.db import BenchDatabase  # noqa: E402
+from bench.load import PHRASES, LoadPlan, phrase_of_turn, run_load  # noqa: E402
+from bench.seed import NUMBER  # noqa: E402
+from bench.server import (  # noqa: E402
+    VENV_BIN,
+    CpuCensus,
+    ProcMonitor,
+    ServerProcess,
+    base_env,
+    rss_mb,
+    snapshot,
+    stop_all_servers,
+    wait_until_quiet,
+)
+
+RESULTS = ROOT / "bench" / "results"
+AUTH_TOKEN = "bench-plivo-auth-token"
+SCRIPTED_FACTORY = "streaming.providers.scripted.create_scripted_providers"
+POSTGRES_FROM_CALLS = 10
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--calls", type=int, default=10, help="concurrent calls (one load point)")
+    p.add_argument("--sweep", help="comma-separated call counts, e.g. 1,10,50,100,150 (overrides --calls)")
+    p.add_argument("--seconds", type=float, default=30.0, help="each slot places calls back to back this long")
+    p.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne")
+    p.add_argument("--providers", choices=("scripted", "offline", "wire"), default="scripted")
+    p.add_argument("--stt-ms", type=int, default=150)
+    p.add_argument("--llm-ms", type=int, default=300)
+    p.add_argument("--tts-ms", type=int, default=100)
+    p.add_argument("--tokens-per-s", type=int, default=50)
+    p.add_argument("--turns", type=int, default=3, help="caller turns per call")
+    p.add_argument("--barge-in-every", type=int, default=3, help="every K-th caller turn interrupts (0: never)")
+    p.add_argument("--barge-in-after-ms", type=int, default=600, help="…this long after the reply's first audio")
+    p.add_argument("--ramp-s", type=float, default=2.0, help="call slots start staggered over this long")
+    p.add_argument("--client-procs", type=int, default=0, help="load processes (0: 1 below 100 calls, else 2)")
+    p.add_argument("--database-url", help="postgres://…/bench_x to use (created and dropped here)")
+    p.add_argument(
+        "--db", choices=("auto", "sqlite", "postgres"), default="auto", help="auto: PostgreSQL from 10 calls"
+    )
+    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/13", help="channel layer + Celery broker")
+    p.add_argument("--no-redis", action="store_true", help="in-memory channel layer, eager Celery")
+    p.add_argument("--profile", action="append", default=[], help="py-spy output (.svg, .txt raw, .json)")
+    p.add_argument("--profile-calls", type=int, default=100, help="profile the point with this many calls")
+    p.add_argument("--what-if", default="", help="comma-separated bench/whatif.py patches (engine fixes to try)")
+    p.add_argument("--json", help="write the JSON result here (default: bench/results/<time>-<mode>.json)")
+    p.add_argument("--source", help="run the server from this git revision (a snapshot; default: the working tree)")
+    p.add_argument("--keep-workdir", action="store_true", help="keep server logs and SQLite in bench/results/")
+    p.add_argument("--raw", action="store_true", help="also store every call's client-side figures in the JSON")
+    args = p.parse_args(argv)
+    args.points = [int(n) for n in args.sweep.split(",")] if args.sweep else [args.calls]
+    return args
+
+
+def machine() -> dict:
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "")
+    mem_kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if "MemTotal" in line))
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "ram_gb": round(mem_kb / 1024**2, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "git": git_rev(),
+    }
+
+
+def git_rev() -> str:
+    """The working tree's commit (+dirty), now: others may commit while a sweep runs."""
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    return rev.strip() + ("+dirty" if _dirty() else "")
+
+
+def _dirty() -> bool:
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
+    return bool(status.strip())
+
+
+def latency(args: argparse.Namespace) -> metrics.Latency:
+    return metrics.Latency(args.stt_ms, args.llm_ms, args.tts_ms, args.tokens_per_s)
+
+
+def seed_options(args: argparse.Namespace) -> dict:
+    if args.providers == "wire":  # the Azure adapter asks for this segmentation silence: the STT latency
+        return {"end_of_speech_ms": args.stt_ms}
+    return {}
+
+
+def server_env(args: argparse.Namespace, db: BenchDatabase, fakes: dict[str, str]) -> dict[str, str]:
+    extra = {"PLIVO_AUTH_TOKEN": AUTH_TOKEN, "BENCH_WHATIF": args.what_if, **fakes}
+    if not args.no_redis:
+        extra["REDIS_URL"] = args.redis_url
+    if args.providers == "scripted":
+        extra |= {
+            "VOICE_PROVIDER_FACTORY": SCRIPTED_FACTORY,
+            "SCRIPTED_STT_MS": str(args.stt_ms),
+            "SCRIPTED_LLM_MS": str(args.llm_ms),
+            "SCRIPTED_TTS_MS": str(args.tts_ms),
+            "SCRIPTED_TOKENS_PER_S": str(args.tokens_per_s),
+            "SCRIPTED_TRANSCRIPTS": "|".join(PHRASES),
+        }
+    return base_env(db.url, db.media, **extra)
+
+
+def first_sentence_tokens(text: str) -> int:
+    return len(text.split(". ", 1)[0].split(" "))
+
+
+def provider_ms(args: argparse.Namespace) -> Callable[[int], float] | None:
+    """Per caller turn: the time the providers themselves take (None for offline: not scripted)."""
+    if args.providers == "offline":
+        return None
+    from bench.wire import reply_text, stt_early_ms
+
+    nominal = latency(args).provider_ms(first_sentence_tokens(reply_text(PHRASES[0])))
+    if args.providers == "scripted":
+        return lambda turn: nominal
+    return lambda turn: nominal - stt_early_ms(phrase_of_turn(turn))
+
+
+def start_profiler(paths: list[str], pid: int, delay: float, duration: float) -> list[subprocess.Popen]:
+    """py-spy on the server, from ``delay`` seconds on, for ``duration`` seconds (one process per output)."""
+    procs: list[subprocess.Popen] = []
+
+    def launch() -> None:
+        for path in paths:
+            fmt = {".txt": "raw", ".json": "speedscope"}.get(Path(path).suffix, "flamegraph")
+            command = [str(VENV_BIN / "py-spy"), "record", "--pid", str(pid), "--duration", str(int(duration))]
+            command += ["--rate", "50", "--nonblocking", "--threads", "--format", fmt, "-o", path]
+            procs.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
+
+    timer = threading.Timer(delay, launch)
+    timer.daemon = True
+    timer.start()
+    procs.append(timer)  # type: ignore[arg-type]  # cancelled or joined in stop_profiler
+    return procs
+
+
+def stop_profiler(procs: list) -> None:
+    for proc in procs:
+        if isinstance(proc, threading.Timer):
+            proc.cancel()
+            continue
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def window_cpu(monitor: ProcMonitor, start: float, end: float) -> tuple[float | None, float | None]:
+    """While all slots were active (after the ramp, before slots stop placing calls): the server's CPU % of one
+    core, and the whole machine's busy % of all its cores (server, PostgreSQL, Redis, load generator)."""
+    inside = [s for s in monitor.samples if start <= s.at <= end]
+    if len(inside) < 2:
+        return None, None
+    first, last = inside[0], inside[-1]
+    server = round(100 * (last.cpu_s - first.cpu_s) / (last.at - first.at), 1)
+    machine = round(
+        100 * (last.machine_busy_s - first.machine_busy_s) / (last.machine_total_s - first.machine_total_s), 1
+    )
+    return server, machine
+
+
+def run_point(args: argparse.Namespace, db: BenchDatabase, env: dict[str, str], n: int, workdir: Path) -> dict:
+    print(f"\n=== {n} call(s): {args.server}, {args.providers} providers ===", flush=True)
+    idle_busy = wait_until_quiet()
+    app = "bench.whatif:application" if args.what_if else "voiceproject.asgi:application"
+    server = ServerProcess(args.server, env, workdir / f"server-{args.server}-{n}.log", app, args.root).start()
+    profiler: list = []
+    try:
+        common = {"base_url": server.url, "to": NUMBER, "auth_token": AUTH_TOKEN, "ramp_s": args.ramp_s}
+        warm = LoadPlan(
+            **common,
+            slots=range(1),
+            total_slots=1,
+            start_at=time.time(),
+            seconds=0,
+            turns=1,
+            barge_every=0,
+            barge_after_ms=0,
+        )
+        warm_calls = run_load(warm, 1)["calls"]
+        if warm_calls[0]["error"]:
+            raise RuntimeError(f"the warm-up call failed: {warm_calls[0]['error']}\n{server.log_tail()}")
+        time.sleep(1.0)
+        baseline = rss_mb(server.pid)
+        procs = args.client_procs or (1 if n < 100 else 2)
+        lead = 3.0 if procs > 1 else 0.5
+        plan = LoadPlan(
+            **common,
+            slots=range(n),
+            total_slots=n,
+            start_at=time.time() + lead,
+            seconds=args.seconds,
+            turns=args.turns,
+            barge_every=args.barge_in_every,
+            barge_after_ms=args.barge_in_after_ms,
+        )
+        steady = (time.monotonic() + lead + args.ramp_s + 2, time.monotonic() + lead + args.seconds)
+        monitor = ProcMonitor(server.pid)
+        monitor.start()
+        census = CpuCensus(server.pid, db.name)
+        census.start()
+        if args.profile and n == args.profile_calls:
+            profiler = start_profiler(args.profile, server.pid, lead + args.ramp_s + 2, args.seconds - args.ramp_s - 4)
+        load = run_load(plan, procs)
+        cpu_by_process = census.stop()
+        monitor.stop()
+        uuids = [c["call_uuid"] for c in load["calls"]]
+        still_open = db.wait_streams_ended(uuids)
+        records = db.records(uuids)
+        log = server.log_tail(2_000_000)
+    finally:
+        stop_profiler(profiler)
+        server.stop()
+    summary = metrics.summarize_point(
+        load["calls"], records, args.provider_ms, latency(args).xyz_ms, args.floor_ms, plan.start_at + args.ramp_s + 1
+    )
+    point = {"calls": n, "git": args.source_commit or git_rev(), **summary}
+    usage = monitor.summary()
+    peak = usage["rss_peak_mb"]
+    cpu_steady, machine_busy = window_cpu(monitor, *steady)
+    point["server"] = {
+        **usage,
+        "cpu_steady_pct": cpu_steady,
+        "machine_busy_pct": machine_busy,
+        "rss_baseline_mb": round(baseline, 1),
+        "rss_per_call_mb": round((peak - baseline) / n, 2) if peak else None,
+        "streams_still_open": still_open,
+        "log_errors": sum(1 for line in log.splitlines() if " ERROR " in line or line.startswith("Traceback")),
+        "log_exceptions": log_exceptions(log),
+    }
+    client_cpu = sum(load["cpu_pct"])
+    if load["processes"] > 1:  # pool workers exit before the census ends: count what they reported
+        cpu_by_process["unattributed"] = round(max(0.0, cpu_by_process["unattributed"] - client_cpu), 1)
+        cpu_by_process["load generator"] = round(cpu_by_process.get("load generator", 0.0) + client_cpu, 1)
+    point["machine"] = {"busy_before_pct": idle_busy, "cpu_pct_of_one_core": cpu_by_process}
+    point["client"] = {
+        "processes": load["processes"],
+        "cpu_pct": load["cpu_pct"],
+        "loop_lag_ms": metrics.spread(load["loop_lag_ms"], 50, 99),
+    }
+    if args.raw:
+        point["raw_calls"] = [
+            {
+                **{k: v for k, v in c.items() if k != "lateness_ms"},
+                "server_stream": getattr(records.get(c["call_uuid"]), "stream", None),
+            }
+            for c in load["calls"]
+        ]
+    point["targets"] = metrics.targets(point, n, args.providers)
+    point["all_pass"] = all(t["pass"] for t in point["targets"].values())
+    print(metrics.table([point]), flush=True)
+    return point
+
+
+def log_exceptions(log: str, top: int = 5) -> dict[str, int]:
+    """The most frequent exception messages in the server log (e.g. "OperationalError: database is locked")."""
+    found = Counter(
+        re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}", "<uuid>", line)[:160]
+        for line in log.splitlines()
+        if re.match(r"^[\w.]+(Error|Exception|Timeout)\b.*: ", line)
+    )
+    return dict(found.most_common(top))
+
+
+def capacity(points: list[dict]) -> int | None:
+    """The largest N whose point met every target."""
+    passing = [p["calls"] for p in points if p["all_pass"]]
+    return max(passing) if passing else None
+
+
+def keep_or_remove(workdir: Path, keep: bool) -> None:
+    if keep:
+        print(f"server logs kept in {workdir}", file=sys.stderr)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def redis_is_empty(url: str) -> bool:
+    import redis
+
+    return redis.Redis.from_url(url).dbsize() == 0
+
+
+def redis_flush(url: str) -> None:
+    """Empty the bench's Redis database (its Celery queue fills up: no worker runs during the benchmark)."""
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    atexit.register(stop_all_servers)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-", dir=RESULTS if args.keep_workdir else None))
+    use_pg = (
+        args.database_url or args.db == "postgres" or (args.db == "auto" and max(args.points) >= POSTGRES_FROM_CALLS)
+    )
+    result: dict = {"machine": machine(), "config": {k: v for k, v in vars(args).items() if k != "profile"}}
+    with ExitStack() as stack:
+        if not args.no_redis:
+            if redis_is_empty(args.redis_url):
+                stack.callback(redis_flush, args.redis_url)
+            else:
+                print(f"note: {args.redis_url} is not empty; it will not be flushed afterwards", file=sys.stderr)
+        stack.push(lambda kind, *_: keep_or_remove(workdir, args.keep_workdir or kind is not None))
+        if use_pg and not args.database_url:
+            db = BenchDatabase.create_owned("127.0.0.1:5432", f"bench_{os.getpid()}", workdir)
+        else:
+            db = BenchDatabase.create(args.database_url, workdir)
+        stack.callback(db.drop)
+        stack.callback(stop_all_servers)
+        args.root, args.source_commit = ROOT, ""
+        if args.source:
+            args.root = workdir / "src"
+            args.source_commit = snapshot(args.source, args.root)
+            result["machine"]["git"] = args.source_commit + " (snapshot)"
+        db.prepare(json.dumps(seed_options(args)), args.root)
+        fakes: dict[str, str] = {}
+        if args.providers == "wire":
+            from bench.wire import wire_fakes
+
+            fakes = stack.enter_context(wire_fakes(latency(args), PHRASES[0]))
+        env = server_env(args, db, fakes)
+        args.provider_ms = provider_ms(args)
+        args.floor_ms = scripted_floor_ms(latency(args), PHRASES[0]) if args.providers == "scripted" else None
+        result["config"] |= {"database": "postgresql" if db.is_postgres else "sqlite"}
+        nominal = args.provider_ms(1) if args.provider_ms else None
+        result["config"] |= {"provider_ms_turn_1": nominal, "provider_floor_ms": args.floor_ms}
+        result["points"] = points = []
+        out = Path(args.json or RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}-{args.server}-{args.providers}.json")
+        for n in args.points:
+            points.append(run_point(args, db, env, n, workdir))
+            result["capacity_calls"] = capacity(points)
+            out.write_text(json.dumps(result, indent=2))  # after every point: a later failure keeps these
+    print(f"\n{args.server}, {args.providers} providers, {result['config']['database']}:")
+    print(metrics.table(points))
+    print(f"\nLargest N meeting all targets: {result['capacity_calls']}   (JSON: {out})")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,311 @@
+"""The server under test: daphne or uvicorn in a subprocess (own process group), and /proc sampling of it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+DROPPED_ENV = (
+    "REDIS_URL",
+    "PLIVO_AUTH_ID",
+    "PLIVO_AUTH_TOKEN",
+    "PLIVO_API_URL",
+    "PUBLIC_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "AZURE_SPEECH_KEY",
+    "AZURE_SPEECH_REGION",
+    "AZURE_SPEECH_HOST",
+    "VOICE_PROVIDER_FACTORY",
+    "DATABASE_URL",
+    "DJANGO_DEBUG",
+)
+_running: set[ServerProcess] = set()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def snapshot(rev: str, into: Path) -> str:
+    """Export git revision ``rev`` (committed files only) into ``into``, plus this bench/ package; returns the
+    commit hash. The server then runs code that cannot change under the benchmark (others edit the tree)."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", commit], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    (into / "bench").mkdir(exist_ok=True)
+    for module in (ROOT / "bench").glob("*.py"):
+        (into / "bench" / module.name).write_bytes(module.read_bytes())
+    return commit
+
+
+def base_env(database_url: str, media: Path, **extra: str) -> dict[str, str]:
+    """The environment of manage.py and the server: production settings (DEBUG off), no real credentials."""
+    env = {k: v for k, v in os.environ.items() if k not in DROPPED_ENV and not k.startswith("SCRIPTED_")}
+    env |= {
+        "DATABASE_URL": database_url,
+        "MEDIA_ROOT": str(media),
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "bench-secret-key-not-for-production-0123456789abcdef",
+        "DJANGO_SETTINGS_MODULE": "voiceproject.settings",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+    return env | extra
+
+
+def manage(env: dict[str, str], *args: str, root: Path = ROOT) -> str:
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=root, env=env, text=True, capture_output=True, timeout=300
+    )
+    if done.returncode:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def server_command(kind: str, port: int, app: str = "voiceproject.asgi:application") -> list[str]:
+    """The production command line of ``kind`` (daphne or uvicorn), one process."""
+    if kind == "daphne":
+        return [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), app]
+    if kind == "uvicorn":
+        return [
+            *(str(VENV_BIN / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(port)),
+            *("--lifespan", "off", "--log-level", "warning", "--no-access-log"),
+        ]
+    raise ValueError(f"unknown server {kind!r}")
+
+
+@dataclass(eq=False)
+class ServerProcess:
+    kind: str
+    env: dict[str, str]
+    log_path: Path
+    app: str = "voiceproject.asgi:application"
+    root: Path = ROOT  # the source tree the server runs from (a snapshot with --source)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self, timeout: float = 60.0) -> ServerProcess:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                server_command(self.kind, self.port, self.app),
+                cwd=self.root,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        _running.add(self)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"{self.kind} did not answer /healthz in {timeout:.0f} s:\n{self.log_tail()}")
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        """SIGTERM to the server's process group, SIGKILL after 10 s. Idempotent."""
+        _running.discard(self)
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+        except ProcessLookupError:
+            pass
+
+
+def stop_all_servers() -> None:
+    for server in list(_running):
+        server.stop()
+
+
+def _stat_fields(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), from /proc/<pid>/stat."""
+    fields = _stat_fields(pid)
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def machine_busy_s() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine (all cores) since boot, from /proc/stat."""
+    with open("/proc/stat") as stat:
+        values = [int(v) for v in stat.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values) - idle) / CLK_TCK, sum(values) / CLK_TCK
+
+
+@dataclass
+class Sample:
+    at: float
+    cpu_s: float
+    rss_mb: float
+    machine_busy_s: float = 0.0
+    machine_total_s: float = 0.0
+
+
+class ProcMonitor(threading.Thread):
+    """Samples a process's CPU time and RSS every ``interval`` seconds until ``stop()``."""
+
+    def __init__(self, pid: int, interval: float = 0.5) -> None:
+        super().__init__(name=f"monitor-{pid}", daemon=True)
+        self.pid, self.interval = pid, interval
+        self.samples: list[Sample] = []
+        self._stop_event = threading.Event()
+
+    def sample(self) -> Sample | None:
+        try:
+            sample = Sample(time.monotonic(), cpu_seconds(self.pid), rss_mb(self.pid), *machine_busy_s())
+        except (FileNotFoundError, ProcessLookupError):
+            return None
+        self.samples.append(sample)
+        return sample
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            self.sample()
+
+    def stop(self) -> list[Sample]:
+        self._stop_event.set()
+        self.join(5)
+        self.sample()
+        return self.samples
+
+    def summary(self) -> dict[str, float | None]:
+        """Average CPU % of one core over the samples, the busiest 1 s window, and peak RSS."""
+        samples = self.samples
+        if len(samples) < 2:
+            return {"cpu_pct": None, "cpu_peak_1s_pct": None, "rss_peak_mb": None}
+        first, last = samples[0], samples[-1]
+        peak, j = 0.0, 0
+        for sample in samples:
+            while samples[j].at < sample.at - 1.0:
+                j += 1
+            if j > 0 and sample.at - samples[j - 1].at > 0:
+                peak = max(peak, (sample.cpu_s - samples[j - 1].cpu_s) / (sample.at - samples[j - 1].at))
+        return {
+            "cpu_pct": round(100 * (last.cpu_s - first.cpu_s) / max(1e-9, last.at - first.at), 1),
+            "cpu_peak_1s_pct": round(100 * peak, 1),
+            "rss_peak_mb": round(max(s.rss_mb for s in samples), 1),
+        }
+
+
+def _process_table() -> dict[int, tuple[str, float, int]]:
+    """Every process's (command line, CPU seconds, parent pid) right now."""
+    table: dict[int, tuple[str, float, int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            fields = _stat_fields(int(entry.name))
+            table[int(entry.name)] = (cmdline, (int(fields[11]) + int(fields[12])) / CLK_TCK, int(fields[1]))
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return table
+
+
+class CpuCensus:
+    """Who used the machine's CPU between ``start()`` and ``stop()``: the server, the load generator, this
+    benchmark's PostgreSQL backends, Redis, and everything else (other users of a shared machine)."""
+
+    def __init__(self, server_pid: int, database: str) -> None:
+        self.server_pid, self.database = server_pid, database
+        self.before: dict[int, tuple[str, float, int]] = {}
+        self.began = 0.0
+        self.machine_before = (0.0, 0.0)
+
+    def group(self, pid: int, cmdline: str, parent: int) -> str:
+        if pid == self.server_pid:
+            return "server"
+        if "py-spy" in cmdline:
+            return "py-spy"
+        if os.getpid() in (pid, parent):
+            return "load generator"
+        if cmdline.startswith("postgres:"):
+            return "postgres (bench db)" if self.database and f" {self.database} " in cmdline else "postgres (other)"
+        if "redis-server" in cmdline:
+            return "redis"
+        return "other processes"
+
+    def start(self) -> None:
+        self.before, self.began, self.machine_before = _process_table(), time.monotonic(), machine_busy_s()
+
+    def stop(self) -> dict[str, float]:
+        """CPU % of one core per group over the window; "unattributed" is what short-lived processes used."""
+        after, wall = _process_table(), max(1e-9, time.monotonic() - self.began)
+        busy_after, total_after = machine_busy_s()
+        groups: dict[str, float] = {}
+        for pid, (cmdline, cpu, parent) in after.items():
+            earlier = self.before.get(pid)
+            used = cpu - earlier[1] if earlier and earlier[0] == cmdline else cpu if pid not in self.before else 0.0
+            name = self.group(pid, cmdline, parent)
+            groups[name] = groups.get(name, 0.0) + max(0.0, used)
+        machine = busy_after - self.machine_before[0]
+        groups["unattributed"] = max(0.0, machine - sum(groups.values()))
+        cores = (total_after - self.machine_before[1]) / wall
+        shares = {name: round(100 * used / wall, 1) for name, used in sorted(groups.items(), key=lambda g: -g[1])}
+        return shares | {"machine_busy_pct_of_all_cores": round(100 * machine / max(1e-9, cores * wall), 1)}
+
+
+def wait_until_quiet(threshold_pct: float = 25.0, max_wait_s: float = 120.0) -> float:
+    """Wait (bounded) until the machine is mostly idle before a load point; returns the last busy % measured."""
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        busy0, total0 = machine_busy_s()
+        time.sleep(2.0)
+        busy1, total1 = machine_busy_s()
+        busy = 100 * (busy1 - busy0) / max(1e-9, total1 - total0)
+        if busy <= threshold_pct or time.monotonic() > deadline:
+            return round(busy, 1)

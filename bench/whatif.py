@@ -1,0 +1,115 @@
+"""What-if experiments: the production ASGI app with proposed engine fixes patched in at import (bench only).
+
+The engine code is not changed; ``python bench/calls.py --what-if skip-frame-db-hop`` serves
+``bench.whatif:application`` with env BENCH_WHATIF naming the patches, to measure a fix before anyone makes it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+WANTED = [n.strip() for n in os.environ.get("BENCH_WHATIF", "").split(",") if n.strip()]
+
+
+def pooled_db_connections() -> None:
+    """Under ASGI each HTTP request (answer, stream status, hangup) runs in a new thread, which opens its own
+    PostgreSQL connection (CONN_MAX_AGE=60 from voiceproject/env.py never reuses it: the thread exits): a new
+    backend per webhook, and a burst of connections when many calls start at once. Django ≥ 5.1 can pool them
+    (``OPTIONS["pool"]``, psycopg-pool; requires CONN_MAX_AGE=0). Applied before settings load."""
+    from voiceproject import env
+
+    original = env.database_from_url
+
+    def database_from_url(url: str) -> dict:
+        config = original(url)
+        if config["ENGINE"].endswith("postgresql"):
+            config["CONN_MAX_AGE"] = 0
+            config["OPTIONS"] = {"pool": {"min_size": 4, "max_size": 16, "timeout": 10}}
+        return config
+
+    env.database_from_url = database_from_url
+
+
+if "db-pool" in WANTED:
+    pooled_db_connections()
+
+from voiceproject.asgi import application  # noqa: E402, F401  (sets Django up; served by daphne/uvicorn)
+
+
+def skip_frame_db_hop() -> None:
+    """Channels ≥ 4.2 runs ``close_old_connections`` in the one thread-sensitive executor before *every* message
+    a consumer handles (``AsyncConsumer.dispatch`` → ``aclose_old_connections``): 50 thread hops per second per
+    call. The Plivo consumer's ``receive`` uses no ORM, so skip that hop for ``websocket.receive``."""
+    from channels.generic.websocket import AsyncWebsocketConsumer
+
+    from streaming.consumers import PlivoStreamConsumer
+
+    async def dispatch(self: PlivoStreamConsumer, message: dict) -> None:
+        if message.get("type") == "websocket.receive":
+            await self.websocket_receive(message)
+            return
+        await AsyncWebsocketConsumer.dispatch(self, message)
+
+    PlivoStreamConsumer.dispatch = dispatch
+
+
+def cached_scripted_tone() -> None:
+    """The scripted TTS computes its tone in pure Python per sentence (~2.4 ms per second of audio, on the event
+    loop): cache it per text, as a real TTS costs the server nothing but I/O."""
+    import functools
+
+    from streaming.providers.scripted import ScriptedTTS
+
+    ScriptedTTS.audio_for = functools.lru_cache(maxsize=256)(ScriptedTTS.audio_for)
+
+
+def db_threads() -> None:
+    """``calls.records`` wraps every ORM call in ``sync_to_async`` (thread_sensitive=True): outside a sync context
+    that is asgiref's one global executor thread, so every call's DB work (start_stream on the ``start`` frame,
+    turns, events, end_stream) queues behind every other call's. Run them in the loop's thread pool instead
+    (needs pooled connections: use with db-pool)."""
+    from channels.db import database_sync_to_async
+
+    from calls import records
+
+    for name in ("start_stream", "check_live", "save_turn", "add_event", "merge_metrics", "end_stream"):
+        setattr(records, name, database_sync_to_async(getattr(records, f"_{name}"), thread_sensitive=False))
+
+
+def count_queries() -> None:
+    """Not a fix: count the SQL statements the server runs (by kind and thread), into env BENCH_QUERY_LOG."""
+    import collections
+    import json
+    import re
+    import threading
+
+    from django.db.backends.signals import connection_created
+
+    counts: collections.Counter = collections.Counter()
+    lock = threading.Lock()
+    path = os.environ.get("BENCH_QUERY_LOG", "queries.json")
+
+    def wrapper(execute: Callable, sql: str, params: object, many: bool, context: dict) -> object:
+        kind = re.sub(r"\s+", " ", str(sql))[:90]
+        thread = "engine" if threading.current_thread().name == "ThreadPoolExecutor-0_0" else "other"
+        with lock:
+            counts[f"{thread}: {kind}"] += 1
+            if counts.total() % 100 == 0:
+                with open(path, "w") as out:
+                    json.dump(counts.most_common(), out, indent=1)
+        return execute(sql, params, many, context)
+
+    connection_created.connect(lambda sender, connection, **_: connection.execute_wrappers.append(wrapper), weak=False)
+
+
+PATCHES: dict[str, Callable[[], None]] = {
+    "count-queries": count_queries,
+    "db-pool": lambda: None,  # applied above, before settings load
+    "skip-frame-db-hop": skip_frame_db_hop,
+    "db-threads": db_threads,
+    "cached-scripted-tone": cached_scripted_tone,
+}
+
+for _name in WANTED:
+    PATCHES[_name]()
