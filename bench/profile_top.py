@@ -57,12 +57,28 @@ MARKERS = (  # (label, substring of any frame): inclusive share of samples whose
 )
 
 
-def parse(path: Path) -> list[tuple[list[str], int]]:
+# Innermost frames where a thread is blocked, not computing, that py-spy's --nonblocking sampling still reports
+# as active: executor workers waiting for work, psycopg waiting for PostgreSQL's answer, lock/condition waits,
+# the selector's poll. Left out unless --keep-waits.
+WAITS = (
+    "_worker (",
+    "Connection.wait (",
+    "Condition.wait (",
+    "EpollSelector.select (",
+    "_wait_for_tstate_lock (",
+    "Semaphore.acquire (",
+)
+
+
+def parse(path: Path, keep_waits: bool = False) -> list[tuple[list[str], int]]:
     stacks = []
     for line in path.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
-        if stack and count.isdigit():
-            stacks.append((stack.split(";"), int(count)))
+        if not (stack and count.isdigit()):
+            continue
+        frames = stack.split(";")
+        if keep_waits or not any(w in frames[-1] for w in WAITS):
+            stacks.append((frames, int(count)))
     return stacks
 
 
@@ -103,7 +119,7 @@ def report(stacks: list[tuple[list[str], int]], top: int) -> str:
         rows += [f"  {100 * c / total:5.1f}%  {name}" for name, c in counter.most_common(n)]
         return rows
 
-    lines = [f"{total} samples (while running; idle excluded)"]
+    lines = [f"{total} samples (idle and blocked-in-wait samples excluded)"]
     lines += ["\nInclusive share of stacks containing:"]
     for label, marker in MARKERS:
         share = sum(count for frames, count in stacks if any(marker in f for f in frames))
@@ -119,8 +135,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("profile", type=Path)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--keep-waits", action="store_true", help="count samples blocked in WAITS frames too")
     args = parser.parse_args()
-    print(report(parse(args.profile), args.top))
+    print(report(parse(args.profile, args.keep_waits), args.top))
 
 
 if __name__ == "__main__":
