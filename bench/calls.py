@@ -5,7 +5,7 @@
     python bench/calls.py --sweep 1,10,50,100,150 --server uvicorn --json bench/results/uvicorn.json
     python bench/calls.py --providers wire --calls 10
 
-Creates a fresh database (SQLite, or PostgreSQL from 50 calls), migrates, seeds a bench agent and number, and for
+Creates a fresh database (SQLite, or PostgreSQL from 10 calls), migrates, seeds a bench agent and number, and for
 each load point starts the server (daphne or uvicorn, one process, production settings) as a subprocess, places a
 warm-up call, then drives N call slots for --seconds and reads what the server recorded. Prints a table and writes
 one JSON object.
@@ -203,7 +203,17 @@ def window_cpu(monitor: ProcMonitor, start: float, end: float) -> tuple[float | 
     return server, machine
 
 
+def warm_up(server: ServerProcess, common: dict) -> None:
+    """One short call, so that imports, caches (the greeting's audio) and connections are warm before measuring."""
+    plan = LoadPlan(**common, slots=range(1), total_slots=1, start_at=time.time(), seconds=0, turns=1, barge_every=0)
+    calls = run_load(plan, 1)["calls"]
+    if calls[0]["error"]:
+        raise RuntimeError(f"the warm-up call failed: {calls[0]['error']}\n{server.log_tail()}")
+    time.sleep(1.0)
+
+
 def run_point(args: argparse.Namespace, db: BenchDatabase, env: dict[str, str], n: int, workdir: Path) -> dict:
+    """One load point: a fresh server, a warm-up call, N call slots for --seconds, then what the server stored."""
     print(f"\n=== {n} call(s): {args.server}, {args.providers} providers ===", flush=True)
     idle_busy = wait_until_quiet()
     app = "bench.whatif:application" if args.what_if else "voiceproject.asgi:application"
@@ -211,20 +221,7 @@ def run_point(args: argparse.Namespace, db: BenchDatabase, env: dict[str, str], 
     profiler: list = []
     try:
         common = {"base_url": server.url, "to": NUMBER, "auth_token": AUTH_TOKEN, "ramp_s": args.ramp_s}
-        warm = LoadPlan(
-            **common,
-            slots=range(1),
-            total_slots=1,
-            start_at=time.time(),
-            seconds=0,
-            turns=1,
-            barge_every=0,
-            barge_after_ms=0,
-        )
-        warm_calls = run_load(warm, 1)["calls"]
-        if warm_calls[0]["error"]:
-            raise RuntimeError(f"the warm-up call failed: {warm_calls[0]['error']}\n{server.log_tail()}")
-        time.sleep(1.0)
+        warm_up(server, common)
         baseline = rss_mb(server.pid)
         procs = args.client_procs or (1 if n < 100 else 2)
         lead = 3.0 if procs > 1 else 0.5
@@ -239,9 +236,8 @@ def run_point(args: argparse.Namespace, db: BenchDatabase, env: dict[str, str], 
             barge_after_ms=args.barge_in_after_ms,
         )
         steady = (time.monotonic() + lead + args.ramp_s + 2, time.monotonic() + lead + args.seconds)
-        monitor = ProcMonitor(server.pid)
+        monitor, census = ProcMonitor(server.pid), CpuCensus(server.pid, db.name)
         monitor.start()
-        census = CpuCensus(server.pid, db.name)
         census.start()
         if args.profile and n == args.profile_calls:
             profiler = start_profiler(args.profile, server.pid, lead + args.ramp_s + 2, args.seconds - args.ramp_s - 4)
@@ -259,24 +255,8 @@ def run_point(args: argparse.Namespace, db: BenchDatabase, env: dict[str, str], 
         load["calls"], records, args.provider_ms, latency(args).xyz_ms, args.floor_ms, plan.start_at + args.ramp_s + 1
     )
     point = {"calls": n, "git": args.source_commit or git_rev(), **summary}
-    usage = monitor.summary()
-    peak = usage["rss_peak_mb"]
-    cpu_steady, machine_busy = window_cpu(monitor, *steady)
-    point["server"] = {
-        **usage,
-        "cpu_steady_pct": cpu_steady,
-        "machine_busy_pct": machine_busy,
-        "rss_baseline_mb": round(baseline, 1),
-        "rss_per_call_mb": round((peak - baseline) / n, 2) if peak else None,
-        "streams_still_open": still_open,
-        "log_errors": sum(1 for line in log.splitlines() if " ERROR " in line or line.startswith("Traceback")),
-        "log_exceptions": log_exceptions(log),
-    }
-    client_cpu = sum(load["cpu_pct"])
-    if load["processes"] > 1:  # pool workers exit before the census ends: count what they reported
-        cpu_by_process["unattributed"] = round(max(0.0, cpu_by_process["unattributed"] - client_cpu), 1)
-        cpu_by_process["load generator"] = round(cpu_by_process.get("load generator", 0.0) + client_cpu, 1)
-    point["machine"] = {"busy_before_pct": idle_busy, "cpu_pct_of_one_core": cpu_by_process}
+    point["server"] = server_figures(monitor, steady, baseline, n, log) | {"streams_still_open": still_open}
+    point["machine"] = {"busy_before_pct": idle_busy, "cpu_pct_of_one_core": with_pool_workers(cpu_by_process, load)}
     point["client"] = {
         "processes": load["processes"],
         "cpu_pct": load["cpu_pct"],
@@ -284,16 +264,39 @@ def run_point(args: argparse.Namespace, db: BenchDatabase, env: dict[str, str], 
     }
     if args.raw:
         point["raw_calls"] = [
-            {
-                **{k: v for k, v in c.items() if k != "lateness_ms"},
-                "server_stream": getattr(records.get(c["call_uuid"]), "stream", None),
-            }
+            {k: v for k, v in c.items() if k != "lateness_ms"}
+            | {"server_stream": getattr(records.get(c["call_uuid"]), "stream", None)}
             for c in load["calls"]
         ]
     point["targets"] = metrics.targets(point, n, args.providers)
     point["all_pass"] = all(t["pass"] for t in point["targets"].values())
     print(metrics.table([point]), flush=True)
     return point
+
+
+def server_figures(monitor: ProcMonitor, steady: tuple[float, float], baseline: float, n: int, log: str) -> dict:
+    """CPU (average, busiest second, steady state), RSS (baseline, peak, per call) and errors in the log."""
+    usage = monitor.summary()
+    peak = usage["rss_peak_mb"]
+    cpu_steady, machine_busy = window_cpu(monitor, *steady)
+    return {
+        **usage,
+        "cpu_steady_pct": cpu_steady,
+        "machine_busy_pct": machine_busy,
+        "rss_baseline_mb": round(baseline, 1),
+        "rss_per_call_mb": round((peak - baseline) / n, 2) if peak else None,
+        "log_errors": sum(1 for line in log.splitlines() if " ERROR " in line or line.startswith("Traceback")),
+        "log_exceptions": log_exceptions(log),
+    }
+
+
+def with_pool_workers(cpu_by_process: dict[str, float], load: dict) -> dict[str, float]:
+    """Load-generator pool workers exit before the CPU census ends: count the CPU they reported themselves."""
+    if load["processes"] > 1:
+        client_cpu = sum(load["cpu_pct"])
+        cpu_by_process["unattributed"] = round(max(0.0, cpu_by_process["unattributed"] - client_cpu), 1)
+        cpu_by_process["load generator"] = round(cpu_by_process.get("load generator", 0.0) + client_cpu, 1)
+    return cpu_by_process
 
 
 def log_exceptions(log: str, top: int = 5) -> dict[str, int]:

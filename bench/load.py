@@ -50,9 +50,9 @@ class LoadPlan:
     start_at: float  # epoch seconds when slot 0 starts
     seconds: float  # slots place new calls until start_at + seconds
     ramp_s: float
-    turns: int
-    barge_every: int
-    barge_after_ms: int
+    turns: int = 3
+    barge_every: int = 0
+    barge_after_ms: int = 600
     silence_ms: int = 800
     max_call_s: float = 90.0
     use_uvloop: bool = True
