@@ -76,10 +76,14 @@ class AgentAdmin(admin.ModelAdmin):
                     "silence_timeout_seconds",
                     "reprompt_text",
                     "max_reprompts",
+                    "fallback_line",
                 ]
             },
         ),
-        ("Ending and transfer", {"fields": ["end_call_phrases", "max_call_seconds", "transfer_number"]}),
+        (
+            "Ending and transfer",
+            {"fields": ["end_call_phrases", "max_call_seconds", "transfer_number", "transfer_line"]},
+        ),
         ("After the call", {"fields": ["record_calls", "summary_instructions", "webhook_url", "webhook_secret"]}),
         ("History", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]

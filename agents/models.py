@@ -89,6 +89,11 @@ class Agent(models.Model):
         help_text="If the caller says nothing for this long after the agent spoke, the agent reprompts.",
     )
     reprompt_text = models.CharField(max_length=500, default="Are you still there?")
+    fallback_line = models.CharField(
+        max_length=500,
+        default="Sorry, I didn't catch that — could you say it again?",
+        help_text="Spoken when a reply cannot be produced (a provider failed).",
+    )
     max_reprompts = models.PositiveIntegerField(
         default=2, validators=[MaxValueValidator(10)], help_text="Reprompts before the agent says goodbye and hangs up."
     )
@@ -116,6 +121,11 @@ class Agent(models.Model):
         blank=True,
         validators=[validate_e164],
         help_text="E.164 number to transfer to when the caller asks for a person.",
+    )
+    transfer_line = models.CharField(
+        max_length=500,
+        default="Please hold while I transfer you.",
+        help_text="Spoken before the call is transferred.",
     )
     record_calls = models.BooleanField(default=False, help_text="Store a stereo recording of every call.")
 
@@ -164,14 +174,19 @@ class Agent(models.Model):
 
     def snapshot(self) -> dict:
         """The whole configuration a call runs with, as plain JSON."""
-        data = {
-            f.name: getattr(self, f.name)
-            for f in self._meta.concrete_fields
-            if f.name not in ("created_at", "updated_at", "webhook_secret")
-        }
-        data["end_call_phrases"] = self.end_call_phrase_list
+        data = self.snapshot_without_relations()
         data["faq"] = [e.as_dict() for e in self.faq_entries.all()]
         data["extraction_fields"] = [f.as_dict() for f in self.extraction_fields.all()]
+        return data
+
+    @classmethod
+    def default_snapshot(cls) -> dict:
+        """The snapshot of an agent with every field at its default: the one place call defaults come from."""
+        return Agent(name="Agent", version=1).snapshot_without_relations() | {"faq": [], "extraction_fields": []}
+
+    def snapshot_without_relations(self) -> dict:
+        data = {f.name: getattr(self, f.name) for f in self._meta.concrete_fields if f.name not in NOT_SNAPSHOTTED}
+        data["end_call_phrases"] = self.end_call_phrase_list
         return data
 
     @transaction.atomic
@@ -187,6 +202,28 @@ class Agent(models.Model):
             item.pk, item.agent = None, copy
             item.save()
         return copy
+
+
+NOT_SNAPSHOTTED = ("created_at", "updated_at", "webhook_secret")
+REQUIRED_TEXT = tuple(
+    f.name
+    for f in Agent._meta.concrete_fields
+    if isinstance(f, models.CharField) and not f.blank and f.has_default() and f.name not in NOT_SNAPSHOTTED
+)
+
+
+def complete_snapshot(snapshot: dict) -> dict:
+    """``snapshot`` with every missing key, and every emptied required line, taken from the model's defaults.
+
+    Calls store the snapshot they started with; one stored before a field existed still runs with that field's
+    default, so the engine never needs defaults of its own.
+    """
+    defaults = Agent.default_snapshot()
+    merged = defaults | {k: v for k, v in snapshot.items() if v is not None}
+    for name in REQUIRED_TEXT:
+        if not str(merged.get(name) or "").strip():
+            merged[name] = defaults[name]
+    return merged
 
 
 class FaqEntry(models.Model):

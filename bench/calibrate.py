@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import statistics
 import time
 
 from bench.metrics import FRAME_MS, Latency
-from streaming.providers.base import AgentSpec, Conversation, Message, TextDelta
-from streaming.providers.scripted import ScriptedLLM, ScriptedTTS
+from streaming.providers.base import Conversation, Message, TextDelta
+from streaming.providers.config import CallConfig
+from tests.fakes.scripted import ScriptedLLM, ScriptedTTS
 
 
 async def _first_audio_s(llm: ScriptedLLM, tts: ScriptedTTS, conversation: Conversation) -> float:
@@ -36,10 +38,9 @@ async def _first_audio_s(llm: ScriptedLLM, tts: ScriptedTTS, conversation: Conve
 
 
 async def _measure(latency: Latency, phrase: str, repeats: int) -> list[float]:
-    spec = AgentSpec()
-    llm = ScriptedLLM(spec, first_token_ms=latency.llm_ms, tokens_per_s=latency.tokens_per_s)
-    tts = ScriptedTTS(spec, first_audio_ms=latency.tts_ms)
-    conversation = Conversation(spec, [Message("caller", phrase)])
+    llm = ScriptedLLM(first_token_ms=latency.llm_ms, tokens_per_s=latency.tokens_per_s)
+    tts = ScriptedTTS(first_audio_ms=latency.tts_ms)
+    conversation = Conversation(bench_config(), [Message("caller", phrase)])
     return [await _first_audio_s(llm, tts, conversation) for _ in range(repeats)]
 
 
@@ -47,3 +48,14 @@ def scripted_floor_ms(latency: Latency, phrase: str, repeats: int = 7) -> float:
     """Median measured provider time for one reply: STT frames (exact, frame-driven) + LLM→first TTS audio."""
     stt = math.ceil(latency.stt_ms / FRAME_MS) * FRAME_MS
     return round(stt + 1000 * statistics.median(asyncio.run(_measure(latency, phrase, repeats))), 1)
+
+
+def bench_config() -> CallConfig:
+    """A call config with the agent model's defaults (the scripted providers ignore it; Conversation needs one)."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voiceproject.settings")
+    django.setup()
+    from tests.factories import make_config
+
+    return make_config()

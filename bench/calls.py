@@ -41,7 +41,6 @@ from bench.db import BenchDatabase  # noqa: E402
 from bench.load import PHRASES, LoadPlan, phrase_of_turn, run_load  # noqa: E402
 from bench.seed import NUMBER  # noqa: E402
 from bench.server import (  # noqa: E402
-    VENV_BIN,
     CpuCensus,
     ProcMonitor,
     ServerProcess,
@@ -51,10 +50,10 @@ from bench.server import (  # noqa: E402
     stop_all_servers,
     wait_until_quiet,
 )
+from tests.server_process import SCRIPTED_FACTORY, VENV_BIN  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 AUTH_TOKEN = "bench-plivo-auth-token"
-SCRIPTED_FACTORY = "streaming.providers.scripted.create_scripted_providers"
 POSTGRES_FROM_CALLS = 10
 
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench.server import base_env, manage
+from bench.server import base_env
+from tests.server_process import manage
 
 PG_ADMIN_DB = "postgres"
 PG_CONNECTION_LIMIT = 80  # the bench's own role: a connection storm in the server cannot starve other users

@@ -1,13 +1,15 @@
 """The load generator: N call slots, each placing simulated Plivo calls back to back, in one asyncio loop per process.
 
-Built on the simulator's public client (``SimulatedCall``): a subclass only records when each agent frame arrived
-and makes every K-th caller turn a barge-in. Results come back as plain dicts (picklable across processes).
+Built on the simulator's public client (``SimulatedCall``): a subclass only records when each agent frame arrived,
+and the script's ``barges_in`` hook makes every K-th caller turn a barge-in. Results come back as plain dicts
+(picklable across processes).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import multiprocessing
 import resource
@@ -19,7 +21,7 @@ import httpx
 
 from streaming.simulator.audio_source import caller_audio
 from streaming.simulator.client import SimulatedCall
-from streaming.simulator.config import CallConfig
+from streaming.simulator.config import CallScript
 from streaming.simulator.playout import Playout
 from streaming.simulator.plivo_http import SimulatorError
 
@@ -86,33 +88,17 @@ class RecordingPlayout(Playout):
         super().clear()
 
 
-class BenchCall(SimulatedCall):
-    """A simulated call whose every ``barge_every``-th caller turn interrupts the agent's reply."""
+def barges_in(barge_every: int, index: int) -> bool:
+    """Whether caller turn ``index`` (0-based) interrupts the agent's reply: every ``barge_every``-th (0: none)."""
+    return index > 0 and barge_every > 0 and (index + 1) % barge_every == 0
 
-    def __init__(self, config: CallConfig, http: httpx.AsyncClient, barge_every: int, barge_after_ms: int) -> None:
+
+class BenchCall(SimulatedCall):
+    """A simulated call that records each agent frame's lateness (``RecordingPlayout``)."""
+
+    def __init__(self, config: CallScript, http: httpx.AsyncClient) -> None:
         super().__init__(config, http)
         self.playout = RecordingPlayout()
-        self.barge_every, self.barge_after_ms = barge_every, barge_after_ms
-
-    def is_barge_in(self, index: int) -> bool:
-        return index > 0 and self.barge_every > 0 and (index + 1) % self.barge_every == 0
-
-    async def _script(self, audio: list) -> None:
-        """The simulator's script, with barge-ins on chosen turns only (others wait for the agent to finish)."""
-        cfg = self.config
-        await self._wait_agent_done(cfg.greeting_timeout_s)
-        for index, (turn, sound) in enumerate(zip(self.turns, audio, strict=True)):
-            barge = self.is_barge_in(index)
-            if barge:
-                started = await self._wait_reply_start(cfg.reply_timeout_s)
-                at = started + self.barge_after_ms / 1000 if started else time.monotonic() + cfg.silence_ms / 1000
-                await asyncio.sleep(max(0.0, at - time.monotonic()))
-            else:
-                await self._wait_agent_done(cfg.reply_timeout_s)
-                await asyncio.sleep(cfg.silence_ms / 1000)
-            await self._speak(index + 1, turn, sound, barge)
-        await self._wait_agent_done(cfg.reply_timeout_s)
-        await asyncio.sleep((cfg.hang_up_after_ms or 0) / 1000)
 
 
 def call_summary(call: BenchCall, started: float, error: str) -> dict:
@@ -146,7 +132,7 @@ def call_summary(call: BenchCall, started: float, error: str) -> dict:
 
 async def place_call(plan: LoadPlan, http: httpx.AsyncClient, number: int) -> dict:
     turns = [phrase_of_turn(i + 1) for i in range(plan.turns)]
-    config = CallConfig(
+    config = CallScript(
         to=plan.to,
         turns=turns,
         caller=f"+1415555{number % 10000:04d}",
@@ -156,8 +142,10 @@ async def place_call(plan: LoadPlan, http: httpx.AsyncClient, number: int) -> di
         max_seconds=plan.max_call_s,
         reply_timeout_s=10.0,
         hang_up_after_ms=1000,
+        barge_in_after_ms=plan.barge_after_ms,  # on the turns barges_in picks, waiting for the others to finish
+        barges_in=functools.partial(barges_in, plan.barge_every),
     )
-    call = BenchCall(config, http, plan.barge_every, plan.barge_after_ms)
+    call = BenchCall(config, http)
     started, error = time.time(), ""
     try:
         await call.run()

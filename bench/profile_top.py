@@ -16,7 +16,7 @@ from pathlib import Path
 
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 SUBSYSTEMS = (  # first match wins: (label, substring of the innermost frame's file)
-    ("scripted providers (bench stand-ins)", "streaming/providers/scripted"),
+    ("scripted providers (bench stand-ins)", "tests/fakes/scripted"),
     ("engine: streaming/ (ours)", "/streaming/"),
     ("calls/ agents/ (ours)", "/calls/"),
     ("calls/ agents/ (ours)", "/agents/"),
@@ -46,13 +46,13 @@ MARKERS = (  # (label, substring of any frame): inclusive share of samples whose
     ("channels per-message DB hop (AsyncConsumer.dispatch → aclose_old_connections)", "aclose_old_connections"),
     ("any sync_to_async hop (SyncToAsync.__call__, both sides)", "SyncToAsync."),
     ("calls/records.py (engine DB writes)", "calls/records.py"),
-    ("calls/webhooks.py (Plivo HTTP webhooks)", "calls/webhooks.py"),
+    ("calls/plivo/webhooks.py (Plivo HTTP webhooks)", "calls/plivo/webhooks.py"),
     ("calls/live.py + channels_redis (live-page events)", "channels_redis"),
     ("PostgreSQL driver (psycopg)", "psycopg"),
     ("connecting to PostgreSQL", "_connect_gen"),
-    ("scripted TTS tone synthesis (bench stand-in)", "scripted.py:128"),
+    ("scripted TTS tone synthesis (bench stand-in)", "tests/fakes/scripted.py:150"),
     ("streaming/playback.py (Player: pacing, playAudio)", "streaming/playback.py"),
-    ("CallRunner._read_audio (VAD, STT feed)", "_read_audio"),
+    ("Listener.read_audio (VAD, STT feed)", "Listener.read_audio"),
     ("PlivoStreamConsumer.receive (codec, feed)", "PlivoStreamConsumer.receive"),
 )
 

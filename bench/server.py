@@ -4,41 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+from tests.server_process import ASGI_APP, ROOT, free_port, server_command, server_env, wait_until_healthy
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-DROPPED_ENV = (
-    "REDIS_URL",
-    "PLIVO_AUTH_ID",
-    "PLIVO_AUTH_TOKEN",
-    "PLIVO_API_URL",
-    "PUBLIC_URL",
-    "OPENAI_API_KEY",
-    "OPENAI_BASE_URL",
-    "AZURE_SPEECH_KEY",
-    "AZURE_SPEECH_REGION",
-    "AZURE_SPEECH_HOST",
-    "VOICE_PROVIDER_FACTORY",
-    "DATABASE_URL",
-    "DJANGO_DEBUG",
-)
 _running: set[ServerProcess] = set()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def snapshot(rev: str, into: Path) -> str:
@@ -58,38 +33,7 @@ def snapshot(rev: str, into: Path) -> str:
 
 def base_env(database_url: str, media: Path, **extra: str) -> dict[str, str]:
     """The environment of manage.py and the server: production settings (DEBUG off), no real credentials."""
-    env = {k: v for k, v in os.environ.items() if k not in DROPPED_ENV and not k.startswith("SCRIPTED_")}
-    env |= {
-        "DATABASE_URL": database_url,
-        "MEDIA_ROOT": str(media),
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "bench-secret-key-not-for-production-0123456789abcdef",
-        "DJANGO_SETTINGS_MODULE": "voiceproject.settings",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-    }
-    return env | extra
-
-
-def manage(env: dict[str, str], *args: str, root: Path = ROOT) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=root, env=env, text=True, capture_output=True, timeout=300
-    )
-    if done.returncode:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout
-
-
-def server_command(kind: str, port: int, app: str = "voiceproject.asgi:application") -> list[str]:
-    """The production command line of ``kind`` (daphne or uvicorn), one process."""
-    if kind == "daphne":
-        return [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), app]
-    if kind == "uvicorn":
-        return [
-            *(str(VENV_BIN / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(port)),
-            *("--lifespan", "off", "--log-level", "warning", "--no-access-log"),
-        ]
-    raise ValueError(f"unknown server {kind!r}")
+    return server_env(database_url, media, debug=False, **extra)
 
 
 @dataclass(eq=False)
@@ -97,7 +41,7 @@ class ServerProcess:
     kind: str
     env: dict[str, str]
     log_path: Path
-    app: str = "voiceproject.asgi:application"
+    app: str = ASGI_APP
     root: Path = ROOT  # the source tree the server runs from (a snapshot with --source)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
@@ -122,18 +66,10 @@ class ServerProcess:
                 start_new_session=True,
             )
         _running.add(self)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"{self.kind} did not answer /healthz in {timeout:.0f} s:\n{self.log_tail()}")
+        if problem := wait_until_healthy(self.url, self.process, timeout):
+            self.stop()
+            raise RuntimeError(f"{self.kind} {problem}:\n{self.log_tail()}")
+        return self
 
     def log_tail(self, chars: int = 3000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""

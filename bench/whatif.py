@@ -59,7 +59,7 @@ def cached_scripted_tone() -> None:
     loop): cache it per text, as a real TTS costs the server nothing but I/O."""
     import functools
 
-    from streaming.providers.scripted import ScriptedTTS
+    from tests.fakes.scripted import ScriptedTTS
 
     ScriptedTTS.audio_for = functools.lru_cache(maxsize=256)(ScriptedTTS.audio_for)
 

@@ -9,19 +9,18 @@ from collections.abc import Iterator
 from multiprocessing.connection import Connection
 
 from bench.metrics import Latency
-from streaming.providers.base import AgentSpec, Conversation, Message
-from streaming.providers.scripted import ScriptedTTS, echo_reply
 from streaming.simulator.audio_source import caller_audio
 from tests.fakes.azure_speech import SPEECH_ENERGY, AzureSpeechFake
 from tests.fakes.azure_usp import frame_energy
 from tests.fakes.openai_server import ChatScript, OpenAIFake
+from tests.fakes.scripted import ScriptedTTS, echo_text
 
 TTS_CHUNK_MS = 100
 
 
 def reply_text(phrase: str) -> str:
     """What the scripted LLM would answer to ``phrase`` (the fakes answer every turn with it)."""
-    return echo_reply(Conversation(AgentSpec(), [Message("caller", phrase)]))
+    return echo_text(phrase)
 
 
 @functools.lru_cache(maxsize=16)
@@ -38,7 +37,7 @@ def stt_early_ms(phrase: str) -> int:
 @functools.lru_cache(maxsize=64)
 def tone_audio(text: str) -> bytes:
     """The scripted TTS's audio for ``text`` (a tone, 60 ms per character), computed once per text."""
-    return ScriptedTTS(AgentSpec()).audio_for(text)
+    return ScriptedTTS().audio_for(text)
 
 
 def serve_fakes(latency: Latency, phrase: str, pipe: Connection) -> None:

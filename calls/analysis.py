@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from calls.config import call_config
 from calls.field_types import validate_fields
 from calls.metrics import TurnFacts, call_aggregates
 from calls.models import Call, Turn
-from streaming.providers.analysis import AnalysisResult, analyze_call
-from streaming.providers.base import AgentSpec, Message
+from streaming.providers.base import AnalysisResult, Message
+from streaming.providers.registry import create_analyzer
 
 
 def add_note_once(call: Call, note: str) -> None:
@@ -56,13 +57,14 @@ def needs_analysis(call: Call) -> bool:
 
 
 def analyse(call: Call) -> None:
-    """Run the analysis provider and store its validated result. ProviderError propagates to the task."""
+    """Run the agent's analyzer (from the provider registry) and store its validated result. ProviderError
+    propagates to the task."""
     messages = transcript_messages(call)
     if not messages:  # nothing was said (no agent, unanswered): nothing to ask a model about
         store_result(call, AnalysisResult(summary="", sentiment="", sentiment_reason="", data={}))
         return
-    spec = AgentSpec.from_snapshot(call.agent_snapshot or {})
-    store_result(call, analyze_call(spec, messages))
+    analyzer = create_analyzer(call_config(call.agent_snapshot))
+    store_result(call, analyzer.analyze(messages))
 
 
 def store_result(call: Call, result: AnalysisResult) -> None:

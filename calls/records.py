@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
+from calls.config import call_config
 from calls.models import Call, CallEvent, Turn
+from streaming.providers.config import CallConfig
 
 
 @dataclass(frozen=True)
@@ -16,7 +18,7 @@ class LiveCall:
 
     id: int
     call_uuid: str
-    snapshot: dict
+    config: CallConfig
     caller_number: str
     previous_summary: str
     history: tuple[tuple[str, str], ...] = ()  # (role, text) of turns stored before a reconnect
@@ -41,7 +43,7 @@ def _start_stream(call_uuid: str, stream_id: str) -> LiveCall:
     return LiveCall(
         call.pk,
         call.call_uuid,
-        call.agent_snapshot,
+        call_config(call.agent_snapshot),
         caller,
         _previous_summary(call),
         history,

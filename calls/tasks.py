@@ -15,7 +15,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.db import transaction
 from django.utils import timezone
 
-from calls import webhook_delivery as hooks
+from calls import customer_webhook as hooks
 from calls.analysis import analyse, mark_failed, mark_finalized, needs_analysis, update_metrics
 from calls.models import Call
 from streaming.providers.base import ProviderError

@@ -45,22 +45,22 @@ class Framer:
 
 
 @dataclass(frozen=True, slots=True)
-class SpeechStarted:
+class VadSpeechStart:
     onset_ms: int  # stream time of the first voiced frame of the segment
     voiced_ms: int
 
 
 @dataclass(frozen=True, slots=True)
-class VoiceActivity:
+class VadVoiced:
     voiced_ms: int  # voiced audio so far in the current segment
 
 
 @dataclass(frozen=True, slots=True)
-class SpeechEnded:
+class VadSpeechEnd:
     end_ms: int  # stream time just after the last voiced frame
 
 
-VadEvent = SpeechStarted | VoiceActivity | SpeechEnded
+VadEvent = VadSpeechStart | VadVoiced | VadSpeechEnd
 
 
 class SpeechDetector:
@@ -83,12 +83,15 @@ class SpeechDetector:
         self.heard_voice = False
 
     def is_speech(self, frame: bytes) -> bool:
-        return len(frame) == FRAME_BYTES and self._vad.is_speech(audioop.ulaw2lin(frame, 2), SAMPLE_RATE)
+        return self._is_voiced(_pcm(frame))
+
+    def _is_voiced(self, pcm: bytes) -> bool:
+        return bool(pcm) and self._vad.is_speech(pcm, SAMPLE_RATE)
 
     def process(self, frame: bytes, at_ms: int) -> VadEvent | None:
         """Feed the frame that starts at stream time ``at_ms``; returns at most one event."""
-        pcm = audioop.ulaw2lin(frame, 2) if len(frame) == FRAME_BYTES else b""
-        voiced = bool(pcm) and self._vad.is_speech(pcm, SAMPLE_RATE)
+        pcm = _pcm(frame)
+        voiced = self._is_voiced(pcm)
         # webrtcvad keeps saying "voiced" for a few frames after speech (hangover): only frames with
         # energy move the end of speech, so silence is not counted as the caller still talking
         self.heard_voice = voiced and audioop.rms(pcm, 2) >= MIN_SPEECH_RMS
@@ -99,11 +102,11 @@ class SpeechDetector:
             self._voiced += FRAME_MS
             if self.heard_voice:
                 self._last_voiced_end = at_ms + FRAME_MS
-            return VoiceActivity(self._voiced)
+            return VadVoiced(self._voiced)
         self._silent_run += 1
         if self._silent_run >= self._end_frames:
             self._in_speech, self._recent = False, []
-            return SpeechEnded(self._last_voiced_end)
+            return VadSpeechEnd(self._last_voiced_end)
         return None
 
     def _maybe_start(self, voiced: bool, at_ms: int) -> VadEvent | None:
@@ -118,7 +121,7 @@ class SpeechDetector:
         self._in_speech, self._silent_run = True, 0
         self._voiced = sum(self._recent) * FRAME_MS
         self._last_voiced_end = at_ms + FRAME_MS
-        return SpeechStarted(self._onset, self._voiced)
+        return VadSpeechStart(self._onset, self._voiced)
 
     def restart_count(self) -> None:
         """A transcript closed the caller's utterance: count voiced time afresh from here."""
@@ -127,3 +130,8 @@ class SpeechDetector:
     @property
     def voiced_ms(self) -> int:
         return self._voiced if self._in_speech else 0
+
+
+def _pcm(frame: bytes) -> bytes:
+    """16-bit PCM of a whole 20 ms μ-law frame; nothing for a frame of any other size."""
+    return audioop.ulaw2lin(frame, 2) if len(frame) == FRAME_BYTES else b""

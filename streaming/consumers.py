@@ -9,10 +9,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from calls import live, records
-from calls.tokens import BadStreamToken, read_stream_token
+from calls.plivo.tokens import BadStreamToken, read_stream_token
 from streaming import plivo
-from streaming.pipeline import CallRunner
 from streaming.providers.registry import provider_factory
+from streaming.runner import CallRunner
 
 log = logging.getLogger(__name__)
 
@@ -57,32 +57,24 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
-            event = plivo.parse(text_data if text_data is not None else bytes_data, started=self.runner is not None)
+            frame = text_data if text_data is not None else bytes_data or b""
+            event = plivo.parse(frame, started=self.runner is not None)
         except plivo.CodecError as exc:
             await self._bad_frame(exc)
             return
-        if isinstance(event, plivo.Media):
-            self.runner.feed(event.payload, event.timestamp_ms)
-        elif isinstance(event, plivo.Start):
+        if isinstance(event, plivo.Start):
             await self._start(event)
-        elif isinstance(event, plivo.PlayedStream):
-            self.runner.player.played(event.name)
-        elif isinstance(event, plivo.Dtmf):
-            self.runner.dtmf(event.digit)
         elif isinstance(event, plivo.Stop):
             await self.close()
-        elif isinstance(event, plivo.Unknown) and self.runner:
-            self.runner.stats.unknown_events += 1
+        elif self.runner:
+            self.runner.handle(event)
 
     async def _bad_frame(self, exc: plivo.CodecError) -> None:
         if exc.fatal:
             log.warning("Call %s: %s; closing", self.call_uuid, exc)
             await self.close(code=CLOSE_PROTOCOL, reason=str(exc)[:120])
-            return
-        if self.runner:
-            self.runner.stats.bad_frames += 1
-            if self.runner.stats.bad_frames in (1, 10, 100, 1000):
-                log.warning("Call %s: bad frame #%d: %s", self.call_uuid, self.runner.stats.bad_frames, exc)
+        elif self.runner:
+            self.runner.note_bad_frame(exc)
 
     async def _start(self, start: plivo.Start) -> None:
         if self.runner is not None:
@@ -123,8 +115,6 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
         if message["action"] == "hangup" and self.runner:
             self.runner.operator_hangup()
         elif message["action"] == "replace":
-            if self.runner:
-                self.runner.greet = False
             await self.close(code=CLOSE_REPLACED)
 
     async def disconnect(self, code: int) -> None:

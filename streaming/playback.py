@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from streaming import plivo
-from streaming.audio import FRAME_BYTES, FRAME_MS, Framer, ulaw_ms
+from streaming.audio import FRAME_BYTES, FRAME_MS, Framer
 
 FRAME_S = FRAME_MS / 1000
 
@@ -87,6 +87,7 @@ class Player:
         self._next_id = 0
         self.active: list[Utterance] = []
         self.frames_sent = 0
+        self._clearing: set[asyncio.Future] = set()
 
     # -- queuing --
     def begin(self, purpose: str, sequence: int) -> Utterance:
@@ -147,6 +148,7 @@ class Player:
                 await asyncio.sleep(ahead - self._lead)
                 continue
             utterance, frame = self._queue.popleft()
+            assert frame is not None  # a checkpoint at the head was sent above
             await self._send_frame(utterance, frame, now)
 
     async def _send_frame(self, utterance: Utterance, frame: bytes, now: float) -> None:
@@ -200,9 +202,8 @@ class Player:
             utterance.done.set()
             utterance.all_sent.set()
         if any(u.sent_bytes for u, _ in cut):
-            asyncio.get_running_loop().create_task(self._send(plivo.clear_audio(self._stream_id)))
+            clear = asyncio.ensure_future(self._send(plivo.clear_audio(self._stream_id)))
+            self._clearing.add(clear)  # keep a reference until it is sent
+            clear.add_done_callback(self._clearing.discard)
         self._play_until = now
         return cut
-
-    def buffered_ms(self) -> float:
-        return max(0.0, self._play_until - self._clock()) * 1000 + sum(ulaw_ms(f) for _, f in self._queue if f)

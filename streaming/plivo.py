@@ -115,6 +115,8 @@ def _optional_int(value: object, name: str) -> int | None:
         return None
     if isinstance(value, bool):
         raise CodecError(f"{name} must be a number")
+    if not isinstance(value, int | float | str):
+        raise CodecError(f"{name} must be a number, got {value!r}")
     try:
         return int(value)  # Plivo sends timestamp as a string of epoch ms
     except (TypeError, ValueError):

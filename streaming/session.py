@@ -11,6 +11,36 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from streaming.providers.config import CallConfig
+from streaming.turns import (
+    Action,
+    CallStarted,
+    Close,
+    Dtmf,
+    EndCallRequested,
+    Event,
+    Final,
+    HangUp,
+    Interrupt,
+    MaxDuration,
+    OperatorHangup,
+    Partial,
+    PlaybackDone,
+    RecordCallerTurn,
+    Reply,
+    ReplyAudioStarted,
+    ReplyFailed,
+    Say,
+    SilenceTimeout,
+    SpeechEnded,
+    StartSilenceTimer,
+    StopSilenceTimer,
+    StreamClosed,
+    Transfer,
+    TransferRequested,
+    VoiceActivity,
+)
+
 
 class State(StrEnum):
     LISTENING = "listening"
@@ -38,190 +68,9 @@ def is_backchannel(text: str) -> bool:
     return bool(found) and all(w in BACKCHANNELS for w in found) and len(found) <= 3
 
 
-# ---- events ----
-@dataclass(frozen=True, slots=True)
-class CallStarted:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class VoiceActivity:
-    """Caller speech in the current segment (from the VAD): ``voiced_ms`` so far."""
-
-    voiced_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class SpeechEnded:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Partial:
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Final:
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyAudioStarted:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class PlaybackDone:
-    """Everything queued for an utterance has played (or the bounded wait ran out)."""
-
-    purpose: str
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyFailed:
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class SilenceTimeout:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class MaxDuration:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Dtmf:
-    digit: str
-
-
-@dataclass(frozen=True, slots=True)
-class EndCallRequested:
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class TransferRequested:
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class StreamClosed:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class OperatorHangup:
-    pass
-
-
-Event = (
-    CallStarted
-    | VoiceActivity
-    | SpeechEnded
-    | Partial
-    | Final
-    | ReplyAudioStarted
-    | PlaybackDone
-    | ReplyFailed
-    | SilenceTimeout
-    | MaxDuration
-    | Dtmf
-    | EndCallRequested
-    | TransferRequested
-    | StreamClosed
-    | OperatorHangup
-)
-
-
-# ---- actions ----
-@dataclass(frozen=True, slots=True)
-class Say:
-    """Speak a fixed line (no LLM). ``purpose``: greeting, reprompt, fallback, goodbye, transfer."""
-
-    text: str
-    purpose: str
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """Ask the LLM for the next reply and speak it as it streams."""
-
-
-@dataclass(frozen=True, slots=True)
-class RecordCallerTurn:
-    """The caller said something: into the conversation, and (``store``) into the call's turns."""
-
-    text: str
-    store: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Interrupt:
-    """Barge-in: empty our send queue, clearAudio, cancel LLM/TTS, record the agent turn as interrupted."""
-
-
-@dataclass(frozen=True, slots=True)
-class StartSilenceTimer:
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class StopSilenceTimer:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class HangUp:
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Transfer:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    """The stream is gone: cancel everything and close the call's records."""
-
-
-Action = Say | Reply | RecordCallerTurn | Interrupt | StartSilenceTimer | StopSilenceTimer | HangUp | Transfer | Close
-
-
-@dataclass(frozen=True)
-class SessionConfig:
-    greeting: str = ""
-    goodbye: str = "Goodbye!"
-    reprompt: str = "Are you still there?"
-    fallback: str = "Sorry, I didn't catch that — could you say it again?"
-    transfer_line: str = "Please hold while I transfer you."
-    barge_in: bool = True
-    min_speech_ms: int = 250
-    silence_timeout_s: float = 8.0
-    max_reprompts: int = 2
-    end_call_phrases: tuple[str, ...] = ()
-
-    @classmethod
-    def from_snapshot(cls, snap: dict) -> SessionConfig:
-        return cls(
-            greeting=snap.get("greeting", ""),
-            goodbye=snap.get("goodbye_message") or cls.goodbye,
-            reprompt=snap.get("reprompt_text") or cls.reprompt,
-            barge_in=bool(snap.get("barge_in_enabled", True)),
-            min_speech_ms=int(snap.get("barge_in_min_speech_ms", 250)),
-            silence_timeout_s=float(snap.get("silence_timeout_seconds", 8)),
-            max_reprompts=int(snap.get("max_reprompts", 2)),
-            end_call_phrases=tuple(p.lower() for p in snap.get("end_call_phrases", ())),
-        )
-
-
 @dataclass
 class Session:
-    config: SessionConfig
+    config: CallConfig
     state: State = State.LISTENING
     reprompts: int = 0
     voiced_ms: int = 0
@@ -271,7 +120,7 @@ class Session:
     def _on_SpeechEnded(self, event: SpeechEnded) -> list[Action]:
         self.voiced_ms, self.segment_text = 0, ""
         if self.state is State.LISTENING:  # noise or a cough: no transcript may follow
-            return [StartSilenceTimer(self.config.silence_timeout_s)]
+            return [StartSilenceTimer(self.config.silence_timeout_seconds)]
         return []
 
     def _on_Partial(self, event: Partial) -> list[Action]:
@@ -288,7 +137,7 @@ class Session:
         if self.state in (State.THINKING, State.SPEAKING):
             if is_backchannel(text):
                 return []
-            if not self.config.barge_in:
+            if not self.config.barge_in_enabled:
                 if self._is_end_phrase(text):
                     return [RecordCallerTurn(text), *self._end(interrupt=False)]
                 self.pending_caller_text.append(text)
@@ -316,13 +165,13 @@ class Session:
         return any(re.search(rf"\b{re.escape(p)}\b", said) for p in self.config.end_call_phrases if p)
 
     def _should_interrupt(self) -> bool:
-        if not self.config.barge_in or self.voiced_ms < self.config.min_speech_ms:
+        if not self.config.barge_in_enabled or self.voiced_ms < self.config.barge_in_min_speech_ms:
             return False
         if self.voiced_ms >= BACKCHANNEL_MAX_MS:
             return True
         if self.segment_text:
             return not is_backchannel(self.segment_text)
-        return self.voiced_ms >= self.config.min_speech_ms + BACKCHANNEL_GRACE_MS
+        return self.voiced_ms >= self.config.barge_in_min_speech_ms + BACKCHANNEL_GRACE_MS
 
     def _barge_in(self) -> list[Action]:
         self.state = State.LISTENING
@@ -336,7 +185,7 @@ class Session:
 
     def _on_ReplyFailed(self, event: ReplyFailed) -> list[Action]:
         if self.state in (State.LISTENING, State.THINKING, State.SPEAKING):
-            return self._say(self.config.fallback, "fallback")
+            return self._say(self.config.fallback_line, "fallback")
         return []
 
     def _on_PlaybackDone(self, event: PlaybackDone) -> list[Action]:
@@ -362,7 +211,7 @@ class Session:
         if self.reprompts >= self.config.max_reprompts:
             return self._end(interrupt=False)
         self.reprompts += 1
-        return self._say(self.config.reprompt, "reprompt")
+        return self._say(self.config.reprompt_text, "reprompt")
 
     # -- helpers --
     def _say(self, text: str, purpose: str) -> list[Action]:
@@ -371,8 +220,8 @@ class Session:
 
     def _listen(self) -> list[Action]:
         self.state = State.LISTENING
-        return [StartSilenceTimer(self.config.silence_timeout_s)]
+        return [StartSilenceTimer(self.config.silence_timeout_seconds)]
 
     def _end(self, interrupt: bool) -> list[Action]:
         self.state = State.ENDING
-        return [*([Interrupt()] if interrupt else []), StopSilenceTimer(), Say(self.config.goodbye, "goodbye")]
+        return [*([Interrupt()] if interrupt else []), StopSilenceTimer(), Say(self.config.goodbye_message, "goodbye")]

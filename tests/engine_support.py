@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from streaming.providers.base import AgentSpec
-from streaming.providers.scripted import ScriptedLLM, ScriptedSTT, ScriptedTTS, echo_reply
+from streaming.providers.config import CallConfig
+from tests.fakes.scripted import ScriptedLLM, ScriptedSTT, ScriptedTTS, echo_reply
 
 
 @dataclass
@@ -22,11 +22,13 @@ class Scripted:
     tts_fail: Exception | None = None
     created: list[tuple[ScriptedSTT, ScriptedLLM, ScriptedTTS]] = field(default_factory=list)
 
-    def __call__(self, spec: AgentSpec) -> tuple[ScriptedSTT, ScriptedLLM, ScriptedTTS]:
+    def __call__(self, config: CallConfig) -> tuple[ScriptedSTT, ScriptedLLM, ScriptedTTS]:
         providers = (
-            ScriptedSTT(spec, self.transcripts, final_ms=self.stt_final_ms),
-            ScriptedLLM(spec, self.replies, first_token_ms=self.llm_first_token_ms, tokens_per_s=self.tokens_per_s),
-            ScriptedTTS(spec, first_audio_ms=self.tts_first_audio_ms, ms_per_char=self.ms_per_char, fail=self.tts_fail),
+            ScriptedSTT(config, self.transcripts, final_ms=self.stt_final_ms),
+            ScriptedLLM(config, self.replies, first_token_ms=self.llm_first_token_ms, tokens_per_s=self.tokens_per_s),
+            ScriptedTTS(
+                config, first_audio_ms=self.tts_first_audio_ms, ms_per_char=self.ms_per_char, fail=self.tts_fail
+            ),
         )
         self.created.append(providers)
         return providers
@@ -43,8 +45,8 @@ class Scripted:
 CURRENT: list[Scripted] = []
 
 
-def factory(spec: AgentSpec):
-    return CURRENT[-1](spec)
+def factory(config: CallConfig):
+    return CURRENT[-1](config)
 
 
 @pytest.fixture

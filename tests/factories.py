@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from agents.models import Agent, FaqEntry, PhoneNumber
+from streaming.providers.config import CallConfig
 
 
 def make_agent(name: str = "Test agent", number: str | None = "+14155550100", **fields) -> Agent:
@@ -15,3 +16,8 @@ def make_agent(name: str = "Test agent", number: str | None = "+14155550100", **
 
 def add_faq(agent: Agent, question: str, keywords: str, answer: str) -> FaqEntry:
     return FaqEntry.objects.create(agent=agent, question=question, keywords=keywords, answer=answer)
+
+
+def make_config(**overrides) -> CallConfig:
+    """A call's config with the agent model's defaults (as a new agent would have), then ``overrides``."""
+    return CallConfig.from_snapshot(Agent.default_snapshot()).replace(**overrides)

@@ -7,77 +7,20 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+from tests import server_process
+from tests.server_process import ROOT, free_port, manage, server_command, wait_until_healthy
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
-DROPPED_ENV = (
-    "REDIS_URL",
-    "PLIVO_AUTH_ID",
-    "PLIVO_AUTH_TOKEN",
-    "PLIVO_API_URL",
-    "PUBLIC_URL",
-    "OPENAI_API_KEY",
-    "OPENAI_BASE_URL",
-    "AZURE_SPEECH_KEY",
-    "AZURE_SPEECH_REGION",
-    "AZURE_SPEECH_HOST",
-    "VOICE_PROVIDER_FACTORY",
-    "SCRIPTED_TRANSCRIPTS",
-    "DATABASE_URL",
-)
-SCRIPTED = "streaming.providers.scripted.create_scripted_providers"
-# Runs the server so that it gets SIGTERM if the test process dies without tearing down (e.g. killed by a timeout).
-DIE_WITH_PARENT = """
-import ctypes, os, signal, sys
-if sys.platform.startswith("linux"):
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG, kept across exec
-if os.getppid() != int(sys.argv[1]):
-    sys.exit("the test process is gone")
-os.execv(sys.argv[2], sys.argv[2:])
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+SCRIPTED = server_process.SCRIPTED_FACTORY
 
 
 def server_env(db_path: Path, media: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in DROPPED_ENV}
-    env |= {
-        "DATABASE_URL": f"sqlite:///{db_path}",
-        "MEDIA_ROOT": str(media),
-        "DJANGO_DEBUG": "1",
-        "DJANGO_SETTINGS_MODULE": "voiceproject.settings",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-    }
-    return env | extra
-
-
-def manage(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        input=stdin,
-        text=True,
-        capture_output=True,
-        timeout=120,
-    )
-    if done.returncode:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout
+    """The server's environment (DEBUG on) against the SQLite file ``db_path``."""
+    return server_process.server_env(f"sqlite:///{db_path}", media, debug=True, **extra)
 
 
 def migrated_database(path: Path) -> Path:
@@ -147,9 +90,8 @@ def start_daphne(workdir: Path, name: str, full_env: dict[str, str], db_path: Pa
     port = free_port()
     log_path = workdir / f"{name}.log"
     with open(log_path, "wb") as log:
-        daphne = [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "voiceproject.asgi:application"]
         process = subprocess.Popen(
-            [sys.executable, "-c", DIE_WITH_PARENT, str(os.getpid()), *daphne],
+            server_command("daphne", port, die_with_parent=True),
             cwd=ROOT,
             env=full_env,
             stdout=log,
@@ -157,15 +99,7 @@ def start_daphne(workdir: Path, name: str, full_env: dict[str, str], db_path: Pa
             start_new_session=True,
         )
     server = LiveServer(f"http://127.0.0.1:{port}", db_path or Path(), log_path, process, full_env)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"daphne exited with {process.returncode}:\n{server.log()[-3000:]}")
-        try:
-            if httpx.get(server.url + "/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"daphne did not answer /healthz in 30 s:\n{server.log()[-3000:]}")
+    if problem := wait_until_healthy(server.url, process, timeout=30):
+        server.stop()
+        raise RuntimeError(f"daphne {problem}:\n{server.log()[-3000:]}")
+    return server

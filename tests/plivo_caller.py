@@ -14,6 +14,7 @@ from collections.abc import Callable
 from channels.testing import WebsocketCommunicator
 from django.test import AsyncClient
 
+from streaming.simulator import wire
 from streaming.simulator.playout import Playout
 from tests.speech import frames, silence_ulaw
 from voiceproject.asgi import application
@@ -40,6 +41,7 @@ class PlivoCaller:
         self.playout = Playout()
         self.sequence = 0
         self.chunk = 0
+        self._media_template = wire.media_template(stream_id)
         self.closed_code: int | None = None
         self.ack_checkpoints = True
         self._tasks: list[asyncio.Task] = []
@@ -54,41 +56,24 @@ class PlivoCaller:
         return connected, code
 
     async def send(self, message: dict | str) -> None:
+        """A frame: a dict (numbered like Plivo's, from ``wire``'s builders) or raw text, sent as is."""
         self.sequence += 1
         if isinstance(message, dict):
             message = json.dumps({"sequenceNumber": self.sequence, **message})
         await self.comm.send_to(text_data=message)
 
     async def start(self) -> None:
-        await self.send(
-            {
-                "event": "start",
-                "start": {
-                    "callId": self.call_uuid,
-                    "streamId": self.stream_id,
-                    "accountId": "MA123",
-                    "tracks": ["inbound"],
-                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000},
-                },
-                "extra_headers": "",
-            }
-        )
+        await self.send(wire.start_message(self.call_uuid, self.stream_id, "MA123"))
         self.started_at = time.monotonic()
         self._tasks.append(asyncio.create_task(self._pump()))
 
     async def send_frame(self, frame: bytes) -> None:
+        """One ``media`` frame, as the simulator builds it (``wire.media_template``)."""
+        self.sequence += 1
         self.chunk += 1
-        await self.send(
-            {
-                "event": "media",
-                "streamId": self.stream_id,
-                "media": {
-                    "track": "inbound",
-                    "timestamp": str(int(time.time() * 1000)),
-                    "chunk": self.chunk,
-                    "payload": base64.b64encode(frame).decode(),
-                },
-            }
+        payload = base64.b64encode(frame).decode()
+        await self.comm.send_to(
+            text_data=self._media_template % (self.sequence, int(time.time() * 1000), self.chunk, payload)
         )
 
     async def _pump(self) -> None:
@@ -135,13 +120,13 @@ class PlivoCaller:
             self._tasks.append(asyncio.create_task(self._ack_when_played()))
         elif event == "clearAudio":
             self.playout.clear()
-            self._tasks.append(asyncio.create_task(self.send({"event": "clearedAudio", "streamId": self.stream_id})))
+            self._tasks.append(asyncio.create_task(self.send(wire.cleared_audio_message(self.stream_id))))
 
     async def _ack_when_played(self) -> None:
         while (wait := self.playout.next_due_in()) is not None:
             await asyncio.sleep(wait)
             for name in self.playout.due():
-                await self.send({"event": "playedStream", "streamId": self.stream_id, "name": name})
+                await self.send(wire.played_stream_message(self.stream_id, name))
 
     def events(self, name: str) -> list[dict]:
         return [m for _, m in self.received if m["event"] == name]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from streaming.providers import espeak_engine
+from streaming.providers.offline import espeak_engine
 
 ULAW_SILENCE = b"\xff"
 FRAME_BYTES = 160  # 20 ms of 8 kHz μ-law

@@ -8,7 +8,7 @@ import pytest
 
 from agents.models import Agent
 from calls.models import Call
-from calls.tokens import read_stream_token
+from calls.plivo.tokens import read_stream_token
 from tests.factories import make_agent
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streaming import audio
-from streaming.audio import Framer, SpeechDetector, SpeechEnded, SpeechStarted, VoiceActivity
+from streaming.audio import Framer, SpeechDetector, VadSpeechEnd, VadSpeechStart, VadVoiced
 from tests.speech import frames, silence_ulaw, synthesize_ulaw
 
 LEAD_MS, TAIL_MS = 500, 1000
@@ -78,8 +78,8 @@ def test_one_segment_on_real_speech(text, end_of_speech_ms):
     detector = SpeechDetector(end_of_speech_ms=end_of_speech_ms)
     events = detect(ulaw, detector)
     kinds = [type(e) for _, e in events]
-    assert kinds[0] is SpeechStarted and kinds[-1] is SpeechEnded
-    assert kinds[1:-1] == [VoiceActivity] * (len(events) - 2) and len(events) > 10
+    assert kinds[0] is VadSpeechStart and kinds[-1] is VadSpeechEnd
+    assert kinds[1:-1] == [VadVoiced] * (len(events) - 2) and len(events) > 10
 
     (started_at, start), (ended_at, end) = events[0], events[-1]
     assert LEAD_MS <= start.onset_ms < LEAD_MS + 200  # the onset lies in the speech, near its start
@@ -100,7 +100,7 @@ def test_speech_end_is_not_delayed_by_vad_hangover(text):
     """end_ms is "just after the last voiced frame": digital silence after the speech must not count as voice."""
     ulaw, silence_at = padded(text)
     end = detect(ulaw)[-1][1]
-    assert isinstance(end, SpeechEnded)
+    assert isinstance(end, VadSpeechEnd)
     assert end.end_ms <= silence_at + 40, f"speech ended at {silence_at} ms, end_ms={end.end_ms}"
 
 
@@ -126,8 +126,8 @@ def test_two_utterances_two_segments():
     first, second = synthesize_ulaw(TEXTS[0]), synthesize_ulaw(TEXTS[1])
     ulaw = silence_ulaw(LEAD_MS) + first + silence_ulaw(1500) + second + silence_ulaw(TAIL_MS)
     boundary = LEAD_MS + len(first) // 8 + 1500
-    marks = [(at, e) for at, e in detect(ulaw) if not isinstance(e, VoiceActivity)]
-    assert [type(e) for _, e in marks] == [SpeechStarted, SpeechEnded, SpeechStarted, SpeechEnded]
+    marks = [(at, e) for at, e in detect(ulaw) if not isinstance(e, VadVoiced)]
+    assert [type(e) for _, e in marks] == [VadSpeechStart, VadSpeechEnd, VadSpeechStart, VadSpeechEnd]
     assert marks[1][1].end_ms < boundary - 1000 and boundary <= marks[2][1].onset_ms < boundary + 200
     assert marks[2][1].voiced_ms == 60  # the second segment counts afresh
 
@@ -138,7 +138,7 @@ def test_restart_count_resets_the_voiced_total():
     totals: list[int] = []
     for i, frame in enumerate(frames(ulaw)):
         event = detector.process(frame, i * 20)
-        if isinstance(event, VoiceActivity):
+        if isinstance(event, VadVoiced):
             totals.append(event.voiced_ms)
             if len(totals) == 5:
                 assert detector.voiced_ms == 160

@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from streaming.providers.azure_stt import AzureSTT
-from streaming.providers.base import AgentSpec, ProviderError, Transcript
+from streaming.providers.azure.stt import AzureSTT
+from streaming.providers.base import ProviderError, Transcript
+from tests.factories import make_config
 from tests.fakes.azure_speech import NO_MATCH, AzureSpeechFake
 from tests.fakes.azure_usp import frames, silence, speech
 
-SPEC = AgentSpec(language="en-GB", end_of_speech_ms=400)
+SPEC = make_config(language="en-GB", end_of_speech_ms=400)
 TIMEOUT = 20  # generous: a dropped SDK connection can take seconds to give up
 
 

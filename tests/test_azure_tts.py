@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from streaming.providers.azure_tts import AzureTTS, build_ssml
-from streaming.providers.base import AgentSpec, ProviderError
+from streaming.providers.azure.tts import AzureTTS, build_ssml
+from streaming.providers.base import ProviderError
+from tests.factories import make_config
 from tests.fakes.azure_speech import AzureSpeechFake
 
-SPEC = AgentSpec(voice="en-GB-SoniaNeural", language="en-GB")
+SPEC = make_config(voice="en-GB-SoniaNeural", language="en-GB")
 TIMEOUT = 20
 LONG_TEXT = "Thanks for calling Acme Dental, how can I help you today? We are open from nine to five."
 
@@ -64,7 +65,7 @@ async def test_exact_audio_bytes_in_several_chunks(azure_fake: AzureSpeechFake, 
 
 
 async def test_ssml_carries_voice_language_rate_and_escaped_text(azure_fake: AzureSpeechFake) -> None:
-    tts = AzureTTS(AgentSpec(voice="fr-FR-DeniseNeural", language="fr-FR", speaking_rate=1.25))
+    tts = AzureTTS(make_config(voice="fr-FR-DeniseNeural", language="fr-FR", speaking_rate=1.25))
     try:
         await speak_all(tts, 'Tom & Jerry <3 "quotes"')
     finally:

@@ -7,7 +7,7 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 
 from calls.models import Call
-from calls.views_recording import UnsatisfiableRange, parse_range
+from calls.ui.recordings import UnsatisfiableRange, parse_range
 from tests.call_factories import dental_agent, make_call, make_user, store_recording, wav_bytes
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from agents.models import Agent
 from calls.models import Call
-from calls.stats import dashboard
+from calls.ui.stats import dashboard
 from tests.call_factories import T0, make_user, three_calls
 
 pytestmark = pytest.mark.django_db

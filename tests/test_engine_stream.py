@@ -13,7 +13,7 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 
 from calls.models import Call, CallEvent, Turn
-from calls.tokens import make_stream_token, stream_path
+from calls.plivo.tokens import make_stream_token, stream_path
 from tests.factories import make_agent
 from tests.plivo_caller import PlivoCaller, answer
 from tests.speech import synthesize_ulaw

@@ -9,14 +9,15 @@ import os
 
 import pytest
 
-from streaming.providers.azure_stt import AzureSTT
-from streaming.providers.azure_tts import AzureTTS
-from streaming.providers.base import AgentSpec, Conversation, Message, TextDelta
-from streaming.providers.openai_llm import OpenAILLM
+from streaming.providers.azure.stt import AzureSTT
+from streaming.providers.azure.tts import AzureTTS
+from streaming.providers.base import Conversation, Message, TextDelta
+from streaming.providers.openai.llm import OpenAILLM
+from tests.factories import make_config
 
 LIVE = os.environ.get("LIVE_SMOKE") == "1"
 pytestmark = pytest.mark.skipif(not LIVE, reason="live cloud smoke test: set LIVE_SMOKE=1 and real keys")
-SPEC = AgentSpec(
+SPEC = make_config(
     language="en-US", voice="en-US-JennyNeural", llm_model=os.environ.get("LIVE_OPENAI_MODEL", "gpt-4o-mini")
 )
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from streaming.providers import offline_llm
-from streaming.providers.base import AgentSpec, Conversation, FaqEntry, Message, TextDelta, ToolCall, Usage
-from streaming.providers.offline_llm import OfflineResponder
+from streaming.providers.base import Conversation, Message, TextDelta, ToolCall, Usage
+from streaming.providers.config import CallConfig, FaqEntry
+from streaming.providers.offline.responder import NOBODY_AVAILABLE, OfflineResponder
 from streaming.providers.registry import create_llm
+from tests.factories import make_config
 
 HOURS = "We are open from nine to five, Monday to Friday."
 PARKING = "Yes, there is free parking behind the building."
@@ -15,15 +16,15 @@ FAQ = (
     FaqEntry(("hours", "open"), "What are your opening hours?", HOURS),
     FaqEntry(("parking", "car park"), "Is there parking?", PARKING),
 )
-SPEC = AgentSpec(faq=FAQ)
+SPEC = make_config(faq=FAQ)
 
 
-async def reply_events(spec: AgentSpec, *texts: str, role: str = "caller") -> list:
+async def reply_events(spec: CallConfig, *texts: str, role: str = "caller") -> list:
     messages = [Message(role, text) for text in texts]
     return [event async for event in OfflineResponder(spec).reply(Conversation(spec, messages))]
 
 
-async def reply_text(spec: AgentSpec, *texts: str, role: str = "caller") -> str:
+async def reply_text(spec: CallConfig, *texts: str, role: str = "caller") -> str:
     events = await reply_events(spec, *texts, role=role)
     assert events[-1] == Usage(0, 0)
     assert all(isinstance(event, TextDelta) for event in events[:-1])
@@ -74,13 +75,13 @@ async def test_goodbye_calls_end_call_without_text(said):
 
 @pytest.mark.parametrize("said", ["talk to a person", "Can I speak to a human?", "operator", "I want a real person"])
 async def test_person_request_transfers_when_a_number_is_set(said):
-    events = await reply_events(AgentSpec(faq=FAQ, transfer_number="+14155550100"), said)
+    events = await reply_events(make_config(faq=FAQ, transfer_number="+14155550100"), said)
 
     assert events == [ToolCall("offline_1", "transfer_call", {"reason": "caller asked for a person"}), Usage(0, 0)]
 
 
 async def test_person_request_without_a_number_says_nobody_is_available():
-    assert await reply_text(SPEC, "can I talk to someone please") == offline_llm.NOBODY_AVAILABLE
+    assert await reply_text(SPEC, "can I talk to someone please") == NOBODY_AVAILABLE
 
 
 async def test_anything_else_is_echoed_honestly():
@@ -106,7 +107,7 @@ async def test_only_the_last_caller_message_counts():
         ("The caller pressed 2", "system", PARKING),
         ("the caller pressed 7", "caller", "You pressed 7. Please tell me how I can help."),
         ("the caller pressed #", "system", "You pressed #. Please tell me how I can help."),
-        ("the caller pressed 0", "caller", offline_llm.NOBODY_AVAILABLE),
+        ("the caller pressed 0", "caller", NOBODY_AVAILABLE),
     ],
 )
 async def test_keypad_press(said, role, answer):
@@ -114,7 +115,7 @@ async def test_keypad_press(said, role, answer):
 
 
 async def test_keypad_zero_transfers_when_a_number_is_set():
-    events = await reply_events(AgentSpec(transfer_number="+14155550100"), "the caller pressed 0")
+    events = await reply_events(make_config(transfer_number="+14155550100"), "the caller pressed 0")
 
     assert events[0].name == "transfer_call"
 
@@ -135,7 +136,7 @@ async def test_tool_call_ids_are_unique_per_responder():
 
 
 async def test_registry_creates_it_for_offline_agents():
-    llm = create_llm(AgentSpec(llm_provider="offline"))
+    llm = create_llm(make_config(llm_provider="offline"))
 
     assert isinstance(llm, OfflineResponder)
     await llm.close()

@@ -10,13 +10,14 @@ import time
 
 import pytest
 
-from streaming.providers import offline_stt
-from streaming.providers.base import AgentSpec, FaqEntry, ProviderError, Transcript
-from streaming.providers.offline_stt import PocketsphinxSTT
+from streaming.providers.base import ProviderError, Transcript
+from streaming.providers.config import FaqEntry
+from streaming.providers.offline.sphinx_models import Domain, choose_text, domain_for, normalize
+from streaming.providers.offline.sphinx_pool import RecognizerPool
+from streaming.providers.offline.sphinx_segmenter import SpeechSegmenter
+from streaming.providers.offline.stt import PARTIAL_INTERVAL, PocketsphinxSTT
 from streaming.providers.registry import create_stt
-from streaming.providers.sphinx_models import Domain, choose_text, domain_for, normalize
-from streaming.providers.sphinx_pool import RecognizerPool
-from streaming.providers.sphinx_segmenter import SpeechSegmenter
+from tests.factories import make_config
 from tests.speech import frames, silence_ulaw, synthesize_ulaw
 
 FAQ = (
@@ -24,7 +25,7 @@ FAQ = (
     FaqEntry(("parking",), "Is there parking?", "Yes."),
     FaqEntry(("price", "haircut"), "How much does a haircut cost?", "Twenty dollars."),
 )
-SPEC = AgentSpec(faq=FAQ, end_of_speech_ms=600)
+SPEC = make_config(faq=FAQ, end_of_speech_ms=600)
 
 
 def caller_says(text: str) -> list[bytes]:
@@ -110,7 +111,7 @@ async def test_partials_come_before_the_final_at_most_every_300_ms(stt):
     assert len(partials) >= 2
     assert partials[0][1].text.split()[0] == "what"
     assert all(a.text != b.text for (_, a), (_, b) in itertools.pairwise(partials))
-    assert all(b - a >= offline_stt.PARTIAL_INTERVAL - 0.02 for (a, _), (b, _) in itertools.pairwise(partials))
+    assert all(b - a >= PARTIAL_INTERVAL - 0.02 for (a, _), (b, _) in itertools.pairwise(partials))
 
 
 async def test_two_calls_at_once_hear_their_own_caller():
@@ -179,7 +180,7 @@ async def test_a_decoder_failure_surfaces_as_provider_error():
 
 
 async def test_registry_creates_it_for_offline_agents():
-    stt = create_stt(AgentSpec(stt_provider="offline"))
+    stt = create_stt(make_config(stt_provider="offline"))
 
     assert isinstance(stt, PocketsphinxSTT)
     await stt.close()
@@ -190,7 +191,7 @@ def test_domain_holds_faq_questions_keywords_and_common_phrases():
 
     assert {"what are your opening hours", "is there parking", "goodbye", "talk to a person"} <= set(domain.phrases)
     assert domain.keywords == ("hours", "open", "parking", "price", "haircut")
-    assert domain_for(SPEC).key == domain.key != domain_for(AgentSpec()).key
+    assert domain_for(SPEC).key == domain.key != domain_for(make_config()).key
 
 
 @pytest.mark.parametrize(

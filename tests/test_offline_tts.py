@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from streaming.providers import espeak_engine
-from streaming.providers.base import AgentSpec
-from streaming.providers.offline_audio import Resampler
-from streaming.providers.offline_tts import EspeakTTS
+from streaming.providers.offline import espeak_engine
+from streaming.providers.offline.audio import Resampler
+from streaming.providers.offline.tts import EspeakTTS
 from streaming.providers.registry import create_tts
+from tests.factories import make_config
 
 SENTENCE = "What are your opening hours?"  # 5 words: 1.26 s at 175 words per minute
 LONG_TEXT = " ".join(["Our opening hours are nine to five, Monday to Friday."] * 10)  # ~32 s of speech
@@ -44,7 +44,7 @@ def submissions(monkeypatch):
 
 
 async def test_sentence_becomes_plausible_ulaw():
-    chunks = await speak(EspeakTTS(AgentSpec()), SENTENCE)
+    chunks = await speak(EspeakTTS(make_config()), SENTENCE)
     audio = b"".join(chunks)
 
     assert all(isinstance(chunk, bytes) and chunk for chunk in chunks)
@@ -54,16 +54,16 @@ async def test_sentence_becomes_plausible_ulaw():
 
 
 async def test_speaking_rate_changes_duration():
-    normal = seconds(b"".join(await speak(EspeakTTS(AgentSpec()), SENTENCE)))
-    fast = seconds(b"".join(await speak(EspeakTTS(AgentSpec(speaking_rate=2.0)), SENTENCE)))
-    slow = seconds(b"".join(await speak(EspeakTTS(AgentSpec(speaking_rate=0.6)), SENTENCE)))
+    normal = seconds(b"".join(await speak(EspeakTTS(make_config()), SENTENCE)))
+    fast = seconds(b"".join(await speak(EspeakTTS(make_config(speaking_rate=2.0)), SENTENCE)))
+    slow = seconds(b"".join(await speak(EspeakTTS(make_config(speaking_rate=0.6)), SENTENCE)))
 
     assert 0.4 * normal <= fast <= 0.65 * normal
     assert 1.4 * normal <= slow <= 1.9 * normal
 
 
 def test_voice_and_speed_come_from_the_agent():
-    tts = EspeakTTS(AgentSpec(language="en-GB", speaking_rate=1.2))
+    tts = EspeakTTS(make_config(language="en-GB", speaking_rate=1.2))
 
     assert (tts.language, tts.wpm) == ("en-gb", 210)
     assert espeak_engine.words_per_minute(0.1) == 80
@@ -72,17 +72,17 @@ def test_voice_and_speed_come_from_the_agent():
 
 @pytest.mark.parametrize("language", ["fr-FR", "de-DE", "xx-YY", ""])
 async def test_other_and_unknown_languages_still_speak(language):
-    audio = b"".join(await speak(EspeakTTS(AgentSpec(language=language)), "Bonjour"))
+    audio = b"".join(await speak(EspeakTTS(make_config(language=language)), "Bonjour"))
 
     assert 0.3 <= seconds(audio) <= 1.5
 
 
 async def test_empty_text_yields_nothing():
-    assert await speak(EspeakTTS(AgentSpec()), "  ") == []
+    assert await speak(EspeakTTS(make_config()), "  ") == []
 
 
 async def test_first_chunk_arrives_while_synthesis_is_still_running(submissions):
-    stream = EspeakTTS(AgentSpec()).speak(LONG_TEXT)
+    stream = EspeakTTS(make_config()).speak(LONG_TEXT)
 
     first = await anext(stream)
     _request, future = submissions[-1]
@@ -95,7 +95,7 @@ async def test_first_chunk_arrives_while_synthesis_is_still_running(submissions)
 
 
 async def test_closing_the_stream_abandons_the_synthesis(submissions):
-    tts = EspeakTTS(AgentSpec())
+    tts = EspeakTTS(make_config())
     stream = tts.speak(LONG_TEXT * 4)  # ~2 minutes of speech, ~0.5 s of work
 
     await anext(stream)
@@ -109,7 +109,7 @@ async def test_closing_the_stream_abandons_the_synthesis(submissions):
 
 
 async def test_cancelling_the_consumer_task_abandons_the_synthesis(submissions):
-    tts = EspeakTTS(AgentSpec())
+    tts = EspeakTTS(make_config())
     got_one = asyncio.Event()
 
     async def consume():
@@ -127,7 +127,7 @@ async def test_cancelling_the_consumer_task_abandons_the_synthesis(submissions):
 
 
 async def test_concurrent_calls_get_their_own_audio():
-    first, second = EspeakTTS(AgentSpec()), EspeakTTS(AgentSpec(speaking_rate=1.5))
+    first, second = EspeakTTS(make_config()), EspeakTTS(make_config(speaking_rate=1.5))
     solo_short = seconds(b"".join(await speak(first, "Yes.")))
     solo_long = seconds(b"".join(await speak(second, LONG_TEXT)))
 
@@ -149,7 +149,7 @@ async def test_the_event_loop_keeps_running_during_synthesis():
             last = now
 
     ticker = asyncio.create_task(tick())
-    await speak(EspeakTTS(AgentSpec()), LONG_TEXT)
+    await speak(EspeakTTS(make_config()), LONG_TEXT)
     stop = True
     await ticker
 
@@ -158,7 +158,7 @@ async def test_the_event_loop_keeps_running_during_synthesis():
 
 
 async def test_start_close_and_registry():
-    tts = create_tts(AgentSpec(tts_provider="offline"))
+    tts = create_tts(make_config(tts_provider="offline"))
 
     assert isinstance(tts, EspeakTTS)
     await tts.start()

@@ -12,9 +12,7 @@ import openai
 import pytest
 
 from streaming.providers.base import (
-    AgentSpec,
     Conversation,
-    FaqEntry,
     Message,
     ProviderError,
     ReplyEvent,
@@ -22,10 +20,12 @@ from streaming.providers.base import (
     ToolCall,
     Usage,
 )
-from streaming.providers.openai_llm import OpenAILLM
+from streaming.providers.config import CallConfig, FaqEntry
+from streaming.providers.openai.llm import OpenAILLM
+from tests.factories import make_config
 from tests.fakes.openai_server import ChatScript, OpenAIFake, ScriptedToolCall
 
-SPEC = AgentSpec(
+SPEC = make_config(
     system_prompt="You are Ava, the receptionist of Acme Dental.",
     llm_model="gpt-4o-mini",
     temperature=0.3,
@@ -41,8 +41,8 @@ async def llm(openai_fake: OpenAIFake):
     await model.close()
 
 
-def conversation(spec: AgentSpec = SPEC, **kwargs) -> Conversation:
-    return Conversation(agent=spec, messages=[Message("caller", "Hi, are you open today?")], **kwargs)
+def conversation(spec: CallConfig = SPEC, **kwargs) -> Conversation:
+    return Conversation(config=spec, messages=[Message("caller", "Hi, are you open today?")], **kwargs)
 
 
 async def collect(llm: OpenAILLM, conv: Conversation | None = None) -> list[ReplyEvent]:
@@ -60,7 +60,7 @@ async def test_streams_text_deltas_then_usage(openai_fake: OpenAIFake, llm: Open
 
 async def test_request_carries_prompt_faq_context_turns_and_settings(openai_fake: OpenAIFake, llm: OpenAILLM) -> None:
     conv = Conversation(
-        agent=SPEC,
+        config=SPEC,
         caller_number="+14155550100",
         local_time=datetime(2025, 3, 4, 14, 30),
         previous_summary="Asked about whitening prices.",
@@ -105,7 +105,7 @@ async def test_request_carries_prompt_faq_context_turns_and_settings(openai_fake
 
 
 async def test_transfer_tool_offered_only_with_a_transfer_number(openai_fake: OpenAIFake) -> None:
-    spec = AgentSpec(system_prompt="Be brief.", transfer_number="+14155550199")
+    spec = make_config(system_prompt="Be brief.", transfer_number="+14155550199")
     model = OpenAILLM(spec)
     try:
         await collect(model, conversation(spec))
@@ -118,9 +118,9 @@ async def test_transfer_tool_offered_only_with_a_transfer_number(openai_fake: Op
 
 
 async def test_no_system_message_when_there_is_nothing_to_say(openai_fake: OpenAIFake) -> None:
-    model = OpenAILLM(AgentSpec())
+    model = OpenAILLM(make_config())
     try:
-        await collect(model, conversation(AgentSpec()))
+        await collect(model, conversation(make_config()))
     finally:
         await model.close()
 

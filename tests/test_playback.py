@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from streaming.audio import FRAME_BYTES
 from streaming.playback import Player, Utterance
 
 AUDIO = bytes(i % 200 for i in range(1000))  # 6 full frames + 40 bytes
@@ -162,7 +163,6 @@ async def test_interrupt_drops_queue_clears_once_and_returns_heard_text(rig):
     assert wire.kinds() == ["playAudio"] * 6 + ["clearAudio"]
     assert wire.texts[-1] == '{"event":"clearAudio","streamId":"stream-1"}'
     assert first.cancelled and second.cancelled and first.done.is_set() and second.done.is_set()
-    assert player.buffered_ms() == 0.0
     player.add_audio(first, AUDIO)
     player.finish(first)
     assert player.frames_sent == 6 and player.interrupt() == []
@@ -172,10 +172,12 @@ async def test_interrupt_before_anything_was_sent_sends_no_clear_audio():
     wire = Wire()
     player = Player(wire, "s", clock=Clock())  # run() is not started: nothing leaves the queue
     utterance = say(player, AUDIO, text="hello there")
-    assert player.buffered_ms() == 140.0
+    assert utterance.queued_bytes == 7 * FRAME_BYTES and utterance.sent_bytes == 0  # 140 ms queued, none sent
     assert player.interrupt() == [(utterance, "")]
-    await asyncio.sleep(0.01)
-    assert wire.messages == [] and player.buffered_ms() == 0.0
+    pacing = asyncio.get_running_loop().create_task(player.run())  # what was queued must not go out now
+    await asyncio.sleep(0.03)
+    pacing.cancel()
+    assert wire.messages == [] and player.frames_sent == 0
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import pytest
 import websockets
 
 from streaming.simulator.client import run_call
-from streaming.simulator.config import CallConfig
+from streaming.simulator.config import CallScript
 from tests.conftest import REQUIRE_SERVICES, need_service
 from tests.live_server import SCRIPTED, LiveServer, manage, server_env, start_daphne
 
@@ -82,7 +82,7 @@ async def test_live_page_on_another_process_sees_turns_and_hangs_up(two_servers,
     call_uuid = str(uuid.uuid4())
     call = asyncio.create_task(
         run_call(
-            CallConfig(
+            CallScript(
                 to="+14155550100",
                 turns=["What are your opening hours?"],
                 base_url=server_a.url,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from agents.models import Agent
+from calls.config import call_config
 from streaming import session as s
-from streaming.session import (
-    BACKCHANNEL_GRACE_MS,
-    BACKCHANNEL_MAX_MS,
+from streaming.providers.config import CallConfig, IncompleteSnapshot
+from streaming.session import BACKCHANNEL_GRACE_MS, BACKCHANNEL_MAX_MS, Session, State
+from streaming.turns import (
     CallStarted,
     Close,
     Dtmf,
@@ -24,20 +26,25 @@ from streaming.session import (
     ReplyAudioStarted,
     ReplyFailed,
     Say,
-    Session,
-    SessionConfig,
     SilenceTimeout,
     SpeechEnded,
     StartSilenceTimer,
-    State,
     StopSilenceTimer,
     StreamClosed,
     Transfer,
     TransferRequested,
     VoiceActivity,
 )
+from tests.factories import make_config
 
 TIMER, STOP = StartSilenceTimer(8.0), StopSilenceTimer()
+
+
+def turn_config(**overrides) -> CallConfig:
+    """An agent with the model's defaults, no end-call phrases and a short goodbye, unless a case says otherwise."""
+    return make_config(**{"goodbye_message": "Goodbye!", "end_call_phrases": (), **overrides})
+
+
 GOODBYE = Say("Goodbye!", "goodbye")
 REPROMPT = Say("Are you still there?", "reprompt")
 HOURS = "What are your hours?"
@@ -54,7 +61,11 @@ CASES = {
         [(CallStarted(), [STOP, Say("Hi!", "greeting")]), (PlaybackDone("greeting"), [TIMER])],
         State.LISTENING,
     ),
-    "no greeting -> silence timer": ({"silence_timeout_s": 5.5}, [(CallStarted(), [StartSilenceTimer(5.5)])], "L"),
+    "no greeting -> silence timer": (
+        {"silence_timeout_seconds": 5.5},
+        [(CallStarted(), [StartSilenceTimer(5.5)])],
+        "L",
+    ),
     "final while listening": ({}, ASK, State.THINKING),
     "final text is stripped": ({}, [(Final("  hi  "), [STOP, RecordCallerTurn("hi"), Reply()])], State.THINKING),
     "empty final ignored": ({}, [(Final("   "), [])], State.LISTENING),
@@ -81,7 +92,7 @@ CASES = {
         State.LISTENING,
     ),
     "barge-in: min_speech_ms is configurable": (
-        {"min_speech_ms": 400},
+        {"barge_in_min_speech_ms": 400},
         [*SPEAK, (Partial("stop"), []), (VoiceActivity(380), []), (VoiceActivity(400), [Interrupt()])],
         State.LISTENING,
     ),
@@ -123,7 +134,7 @@ CASES = {
         State.THINKING,
     ),
     "barge-in off: no interrupt, answered after playback": (
-        {"barge_in": False},
+        {"barge_in_enabled": False},
         [
             *SPEAK,
             (Partial("what about"), []),
@@ -136,7 +147,7 @@ CASES = {
         State.LISTENING,
     ),
     "barge-in off: backchannel final not recorded": (
-        {"barge_in": False},
+        {"barge_in_enabled": False},
         [*SPEAK, (Final("okay"), []), (PlaybackDone("reply"), [TIMER])],
         State.LISTENING,
     ),
@@ -165,7 +176,7 @@ CASES = {
         State.ENDED,
     ),
     "silence: max_reprompts 0 says goodbye at once": (
-        {"max_reprompts": 0, "goodbye": "Bye now."},
+        {"max_reprompts": 0, "goodbye_message": "Bye now."},
         [
             (SilenceTimeout(), [STOP, Say("Bye now.", "goodbye")]),
             (PlaybackDone("goodbye"), [HangUp("agent ended the call")]),
@@ -251,7 +262,7 @@ CASES = {
     "stream closed while thinking": ({}, [*ASK, (StreamClosed(), [Close()]), (ReplyAudioStarted(), []), *DEAD], "E"),
     "operator hang-up": ({}, [*SPEAK, (OperatorHangup(), [Interrupt(), HangUp("operator")]), *DEAD], State.ENDED),
     "reply failed -> fallback line": (
-        {"fallback": "Sorry?"},
+        {"fallback_line": "Sorry?"},
         [*ASK, (ReplyFailed("llm down"), [STOP, Say("Sorry?", "fallback")]), (PlaybackDone("fallback"), [TIMER])],
         State.LISTENING,
     ),
@@ -261,7 +272,7 @@ CASES = {
 
 @pytest.mark.parametrize(("config", "steps", "final_state"), CASES.values(), ids=CASES.keys())
 def test_turn_taking(config, steps, final_state):
-    session = Session(SessionConfig(**config))
+    session = Session(turn_config(**config))
     got = [session.handle(event) for event, _ in steps]
     assert got == [actions for _, actions in steps]
     short = {"L": State.LISTENING, "E": State.ENDED}
@@ -275,26 +286,26 @@ def run(session: Session, events: list) -> list:
 
 def test_speech_without_transcript_rearms_the_silence_timer():
     """A cough while listening stops the silence timer; with no transcript nothing must leave it stopped."""
-    session = Session(SessionConfig())
+    session = Session(turn_config())
     actions = run(session, [CallStarted(), VoiceActivity(300), SpeechEnded(), Final("")])
     assert actions[-1] == TIMER, actions
 
 
 def test_max_duration_while_goodbye_plays_says_nothing_more():
-    session = Session(SessionConfig(end_call_phrases=("bye",)))
+    session = Session(turn_config(end_call_phrases=("bye",)))
     run(session, [Final("bye")])
     assert session.handle(MaxDuration()) == []
     assert session.handle(PlaybackDone("goodbye")) == [HangUp("agent ended the call")]
 
 
 def test_barge_in_off_end_phrase_while_speaking_still_ends_the_call():
-    session = Session(SessionConfig(barge_in=False, end_call_phrases=("goodbye",)))
+    session = Session(turn_config(barge_in_enabled=False, end_call_phrases=("goodbye",)))
     actions = run(session, [e for e, _ in SPEAK] + [Final("Goodbye"), PlaybackDone("reply")])
     assert GOODBYE in actions and actions.count(Reply()) == 1  # only the first question is answered
 
 
 def test_dtmf_reply_consumes_pending_caller_text():
-    session = Session(SessionConfig(barge_in=False))
+    session = Session(turn_config(barge_in_enabled=False))
     run(session, [e for e, _ in SPEAK] + [Final("and Sunday?"), Dtmf("1"), ReplyAudioStarted()])
     assert session.handle(PlaybackDone("reply")) == [TIMER]  # the DTMF reply already saw "and Sunday?"
 
@@ -341,27 +352,34 @@ def test_config_from_full_snapshot():
         "silence_timeout_seconds": 12,
         "max_reprompts": 3,
         "end_call_phrases": ["Goodbye", "That's ALL"],
-        "name": "ignored",
+        "unknown_key": "ignored",
     }
-    assert SessionConfig.from_snapshot(snap) == SessionConfig(
+    assert call_config(snap) == make_config(
         greeting="Hello!",
-        goodbye="See you.",
-        reprompt="Hello?",
-        barge_in=False,
-        min_speech_ms=400,
-        silence_timeout_s=12.0,
+        goodbye_message="See you.",
+        reprompt_text="Hello?",
+        barge_in_enabled=False,
+        barge_in_min_speech_ms=400,
+        silence_timeout_seconds=12.0,
         max_reprompts=3,
         end_call_phrases=("goodbye", "that's all"),
     )
 
 
-def test_config_from_empty_snapshot_uses_defaults():
-    config = SessionConfig.from_snapshot({"goodbye_message": "", "reprompt_text": ""})
-    assert config == SessionConfig()
-    assert (config.goodbye, config.reprompt, config.min_speech_ms, config.silence_timeout_s) == (
-        "Goodbye!",
+def test_config_from_empty_snapshot_uses_the_agent_model_defaults():
+    config = call_config({"goodbye_message": "", "reprompt_text": ""})
+    assert config == make_config()
+    assert (config.goodbye_message, config.reprompt_text, config.barge_in_min_speech_ms) == (
+        "Thank you for calling. Goodbye!",
         "Are you still there?",
         250,
-        8.0,
     )
-    assert isinstance(config.silence_timeout_s, float) and config.barge_in is True and config.max_reprompts == 2
+    assert config.silence_timeout_seconds == 8.0 and isinstance(config.silence_timeout_seconds, float)
+    assert config.barge_in_enabled is True and config.max_reprompts == 2
+
+
+def test_config_refuses_an_incomplete_snapshot():
+    with pytest.raises(IncompleteSnapshot, match="agent snapshot lacks fallback_line, voice$"):
+        CallConfig.from_snapshot(
+            {k: v for k, v in Agent.default_snapshot().items() if k not in ("voice", "fallback_line")}
+        )

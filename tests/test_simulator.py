@@ -17,7 +17,7 @@ from plivo.utils import validate_v3_signature
 
 from streaming.simulator.audio_source import SAMPLE_RATE, prepare, wav_ulaw
 from streaming.simulator.client import run_call
-from streaming.simulator.config import CallConfig, CallerTurn
+from streaming.simulator.config import CallerTurn, CallScript
 from streaming.simulator.plivo_http import BadAnswer, SignatureRejected, StreamRefused
 from tests.live_server import ROOT, SCRIPTED, LiveServer, free_port, migrated_database, start_server
 
@@ -82,10 +82,10 @@ async def cli_async(server: LiveServer, *args: str) -> tuple[int, str, str]:
 def calls(scripted_server: LiveServer, offline_server: LiveServer, workdir: Path) -> dict:
     """All the live calls of this module, placed concurrently (as a benchmark would); exceptions are kept."""
 
-    def config(server: LiveServer, turns: list, **options) -> CallConfig:
+    def config(server: LiveServer, turns: list, **options) -> CallScript:
         options = {"silence_ms": 300, "max_seconds": 45, "hang_up_after_ms": 300} | options
         token = TOKEN if server is scripted_server else ""
-        return CallConfig(to=DEMO, turns=turns, base_url=server.url, auth_token=token, **options)
+        return CallScript(to=DEMO, turns=turns, base_url=server.url, auth_token=token, **options)
 
     # Calls arrive 0.7 s apart: concurrent answer requests on one SQLite file can fail with "database is locked".
     scenarios = {
@@ -222,7 +222,7 @@ def test_cli_prints_json_with_the_server_turns(calls):
 
 async def test_unsigned_answer_is_rejected(scripted_server):
     with pytest.raises(SignatureRejected, match="PLIVO_AUTH_TOKEN"):
-        await run_call(CallConfig(to=DEMO, base_url=scripted_server.url))
+        await run_call(CallScript(to=DEMO, base_url=scripted_server.url))
 
 
 def test_cli_wrong_token_gets_403_message_and_exit_4(scripted_server):
@@ -303,7 +303,7 @@ async def test_answer_errors_and_signatures_without_a_server():
         return httpx.Response(200, text=body["text"], headers={"content-type": "application/xml"})
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
-        config = CallConfig(to=DEMO, base_url="http://plivo.test", auth_token="tok")
+        config = CallScript(to=DEMO, base_url="http://plivo.test", auth_token="tok")
         with pytest.raises(StreamRefused) as refused:
             await run_call(config, http)
         assert refused.value.exit_code == 6 and seen == ["/plivo/answer/", "/plivo/hangup/"]

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from calls.tokens import BadStreamToken, make_stream_token, read_stream_token
+from calls.plivo.tokens import BadStreamToken, make_stream_token, read_stream_token
 
 
 def test_round_trip():

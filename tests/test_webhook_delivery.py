@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from calls.customer_webhook import signature
 from calls.models import CallEvent
 from calls.tasks import deliver_webhook, finalize_call
-from calls.webhook_delivery import signature
 from tests.call_factories import dental_agent, make_call
 from tests.fakes.webhook_receiver import Receiver
 from tests.test_call_metrics import KNOWN_AGGREGATES

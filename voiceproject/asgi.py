@@ -21,7 +21,7 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # No session middleware around every socket: the Plivo stream needs none (it would wrap each of its
-        # 50 frames per second); the live page adds AuthMiddlewareStack itself (calls/routing.py).
+        # 50 frames per second); the live page adds AuthMiddlewareStack itself (voiceproject/routing.py).
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )

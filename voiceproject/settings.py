@@ -139,7 +139,8 @@ OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", ("http", "https"))
 AZURE_SPEECH_KEY = env_str("AZURE_SPEECH_KEY")
 AZURE_SPEECH_REGION = env_str("AZURE_SPEECH_REGION")
 AZURE_SPEECH_HOST = env_url("AZURE_SPEECH_HOST", ("ws", "wss"))
-# Dotted path of a callable(AgentSpec) -> (stt, llm, tts); tests and benchmarks use scripted providers.
+# Dotted path of a callable(CallConfig) -> (stt, llm, tts); tests and benchmarks use scripted providers
+# (tests.fakes.scripted.create_scripted_providers, importable when the server runs from the repository root).
 VOICE_PROVIDER_FACTORY = env_str("VOICE_PROVIDER_FACTORY", "streaming.providers.registry.create_providers")
 # Offline speech-to-text: pocketsphinx decoders shared by all calls of a process (~13 MB each).
 OFFLINE_STT_MAX_DECODERS = env_int("OFFLINE_STT_MAX_DECODERS", 4)

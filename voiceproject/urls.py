@@ -5,6 +5,6 @@ from django.views.generic import RedirectView
 urlpatterns = [
     path("", RedirectView.as_view(url="/calls/", permanent=False)),
     path("admin/", admin.site.urls),
-    path("calls/", include("calls.ui_urls")),
-    path("", include("calls.urls")),
+    path("calls/", include("calls.ui.urls")),
+    path("", include("calls.plivo.urls")),
 ]

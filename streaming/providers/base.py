@@ -1,18 +1,18 @@
-"""Provider interfaces: speech-to-text, language model, text-to-speech.
+"""Provider interfaces: speech-to-text, language model, text-to-speech, and the after-call analyzer.
 
-This package is a leaf: it may import SDKs, Django settings and this module, never the apps.
-Everything a provider needs to know about the agent comes in an ``AgentSpec`` built from the
-call's agent snapshot (a plain dict).
+This package is a leaf: it may import SDKs, Django settings and its own modules, never the apps.
+Everything a provider needs to know about the agent comes in the call's ``CallConfig``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
+
+from streaming.providers.config import CallConfig
 
 
 class ProviderError(Exception):
@@ -22,60 +22,6 @@ class ProviderError(Exception):
         super().__init__(message)
         self.provider = provider
         self.permanent = permanent
-
-
-@dataclass(frozen=True)
-class FaqEntry:
-    keywords: tuple[str, ...]
-    question: str
-    answer: str
-
-
-@dataclass(frozen=True)
-class ExtractionField:
-    name: str
-    type: str  # string | number | integer | boolean | date | email | phone
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class AgentSpec:
-    """What providers need to know about the agent (built from the call's snapshot)."""
-
-    name: str = "Agent"
-    system_prompt: str = ""
-    greeting: str = ""
-    goodbye_message: str = "Goodbye!"
-    language: str = "en-US"
-    voice: str = "en-US-JennyNeural"
-    speaking_rate: float = 1.0
-    llm_model: str = "gpt-4o-mini"
-    temperature: float = 0.7
-    max_tokens: int = 300
-    stt_provider: str = "auto"
-    llm_provider: str = "auto"
-    tts_provider: str = "auto"
-    end_of_speech_ms: int = 600
-    transfer_number: str = ""
-    faq: tuple[FaqEntry, ...] = ()
-    extraction_fields: tuple[ExtractionField, ...] = ()
-    summary_instructions: str = ""
-    version: int = 1
-
-    @classmethod
-    def from_snapshot(cls, snapshot: dict[str, Any]) -> AgentSpec:
-        """Build from an agent snapshot dict; unknown keys are ignored, missing ones defaulted."""
-        names = {f.name for f in dataclasses.fields(cls)} - {"faq", "extraction_fields"}
-        values = {k: v for k, v in snapshot.items() if k in names and v is not None}
-        faq = tuple(
-            FaqEntry(tuple(e.get("keywords", ())), e.get("question", ""), e.get("answer", ""))
-            for e in snapshot.get("faq", ())
-        )
-        fields_ = tuple(
-            ExtractionField(f["name"], f.get("type", "string"), f.get("description", ""))
-            for f in snapshot.get("extraction_fields", ())
-        )
-        return cls(**values, faq=faq, extraction_fields=fields_)
 
 
 @dataclass(frozen=True)
@@ -99,7 +45,7 @@ class Message:
 
 @dataclass
 class Conversation:
-    agent: AgentSpec
+    config: CallConfig
     messages: list[Message] = field(default_factory=list)
     caller_number: str = ""
     local_time: datetime | None = None
@@ -176,3 +122,24 @@ class TextToSpeech(ABC):
 
     async def close(self) -> None:
         """Release everything. Idempotent."""
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """Summary, sentiment and extracted data of a finished call. ``data`` values are raw: the caller validates them
+    against the declared field types."""
+
+    summary: str
+    sentiment: str
+    sentiment_reason: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Analyzer(ABC):
+    """One instance per finished call. Synchronous: it runs in a Celery task, not on a live call's event loop."""
+
+    name = "analyzer"
+
+    @abstractmethod
+    def analyze(self, transcript: list[Message]) -> AnalysisResult:
+        """Analyse the call's caller and agent turns. Raises ProviderError on failure."""

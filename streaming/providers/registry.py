@@ -1,4 +1,7 @@
-"""Maps an agent's provider choice to a provider class; "auto" picks the real one when configured."""
+"""Maps an agent's provider choice to a provider class by dotted path; "auto" picks the real one when configured.
+
+A provider module is imported only when it is chosen, so a process that never uses a vendor never loads its SDK.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +10,27 @@ from importlib import import_module
 
 from django.conf import settings
 
-from streaming.providers.base import AgentSpec, LanguageModel, SpeechToText, TextToSpeech
+from streaming.providers.azure import configured as azure_configured
+from streaming.providers.base import Analyzer, LanguageModel, SpeechToText, TextToSpeech
+from streaming.providers.config import CallConfig
+from streaming.providers.openai.client import configured as openai_configured
 
 STT_CLASSES = {
-    "offline": "streaming.providers.offline_stt.PocketsphinxSTT",
-    "azure": "streaming.providers.azure_stt.AzureSTT",
+    "offline": "streaming.providers.offline.stt.PocketsphinxSTT",
+    "azure": "streaming.providers.azure.stt.AzureSTT",
 }
 LLM_CLASSES = {
-    "offline": "streaming.providers.offline_llm.OfflineResponder",
-    "openai": "streaming.providers.openai_llm.OpenAILLM",
+    "offline": "streaming.providers.offline.responder.OfflineResponder",
+    "openai": "streaming.providers.openai.llm.OpenAILLM",
 }
 TTS_CLASSES = {
-    "offline": "streaming.providers.offline_tts.EspeakTTS",
-    "azure": "streaming.providers.azure_tts.AzureTTS",
+    "offline": "streaming.providers.offline.tts.EspeakTTS",
+    "azure": "streaming.providers.azure.tts.AzureTTS",
 }
-
-
-def azure_configured() -> bool:
-    return bool(settings.AZURE_SPEECH_HOST or (settings.AZURE_SPEECH_KEY and settings.AZURE_SPEECH_REGION))
-
-
-def openai_configured() -> bool:
-    return bool(settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL)
+ANALYZER_CLASSES = {  # chosen by the agent's language model
+    "offline": "streaming.providers.offline.analysis.OfflineAnalyzer",
+    "openai": "streaming.providers.openai.analysis.OpenAIAnalyzer",
+}
 
 
 def resolve(choice: str, real: str, configured: bool) -> str:
@@ -43,25 +45,31 @@ def load(dotted: str) -> Callable:
     return getattr(import_module(module), attr)
 
 
-def create_stt(spec: AgentSpec) -> SpeechToText:
-    key = resolve(spec.stt_provider, "azure", azure_configured())
-    return load(STT_CLASSES[key])(spec)
+def create_stt(config: CallConfig) -> SpeechToText:
+    key = resolve(config.stt_provider, "azure", azure_configured())
+    return load(STT_CLASSES[key])(config)
 
 
-def create_llm(spec: AgentSpec) -> LanguageModel:
-    key = resolve(spec.llm_provider, "openai", openai_configured())
-    return load(LLM_CLASSES[key])(spec)
+def create_llm(config: CallConfig) -> LanguageModel:
+    key = resolve(config.llm_provider, "openai", openai_configured())
+    return load(LLM_CLASSES[key])(config)
 
 
-def create_tts(spec: AgentSpec) -> TextToSpeech:
-    key = resolve(spec.tts_provider, "azure", azure_configured())
-    return load(TTS_CLASSES[key])(spec)
+def create_tts(config: CallConfig) -> TextToSpeech:
+    key = resolve(config.tts_provider, "azure", azure_configured())
+    return load(TTS_CLASSES[key])(config)
 
 
-def create_providers(spec: AgentSpec) -> tuple[SpeechToText, LanguageModel, TextToSpeech]:
+def create_analyzer(config: CallConfig) -> Analyzer:
+    """The after-call analyzer of the agent's language model vendor; any choice without one is analysed offline."""
+    key = resolve(config.llm_provider, "openai", openai_configured())
+    return load(ANALYZER_CLASSES.get(key, ANALYZER_CLASSES["offline"]))(config)
+
+
+def create_providers(config: CallConfig) -> tuple[SpeechToText, LanguageModel, TextToSpeech]:
     """The default provider factory (settings.VOICE_PROVIDER_FACTORY)."""
-    return create_stt(spec), create_llm(spec), create_tts(spec)
+    return create_stt(config), create_llm(config), create_tts(config)
 
 
-def provider_factory() -> Callable[[AgentSpec], tuple[SpeechToText, LanguageModel, TextToSpeech]]:
+def provider_factory() -> Callable[[CallConfig], tuple[SpeechToText, LanguageModel, TextToSpeech]]:
     return load(settings.VOICE_PROVIDER_FACTORY)

@@ -8,8 +8,9 @@ import functools
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from streaming.providers import espeak_engine
+from streaming.providers.offline import espeak_engine
 
 SAMPLE_RATE = 8000
 FRAME_BYTES = 160  # 20 ms of 8 kHz μ-law
@@ -17,6 +18,7 @@ FRAME_MS = 20
 ULAW_SILENCE = b"\xff"
 SILENT_FRAME = ULAW_SILENCE * FRAME_BYTES
 SILENT_FRAME_B64 = base64.b64encode(SILENT_FRAME).decode()
+SAMPLE_FORMATS: dict[int, Literal["b", "h", "i"]] = {1: "b", 2: "h", 4: "i"}  # memoryview codes by sample width
 VOICE_RMS = 300  # RMS of 16-bit PCM above which a frame counts as speech
 
 
@@ -56,8 +58,7 @@ def _mono(data: bytes, width: int, channels: int) -> tuple[bytes, int]:
         return audioop.tomono(data, width, 0.5, 0.5), width
     if width == 3:
         data, width = audioop.lin2lin(data, 3, 4), 4
-    code = {1: "b", 2: "h", 4: "i"}[width]
-    return memoryview(data).cast(code)[::channels].tobytes(), width
+    return memoryview(data).cast(SAMPLE_FORMATS[width])[::channels].tobytes(), width
 
 
 def pcm_to_ulaw(data: bytes, width: int, channels: int, rate: int) -> bytes:

@@ -1,6 +1,6 @@
 """A simulated Plivo call against a running server: answer URL, ``<Stream>`` WebSocket, playback, hangup URL.
 
-``await run_call(CallConfig(to="+14155550100", turns=["What are your opening hours?"]))`` returns a CallResult.
+``await run_call(CallScript(to="+14155550100", turns=["What are your opening hours?"]))`` returns a CallResult.
 No global state and no printing: pass ``on_event`` for a live transcript. Many calls can run concurrently.
 """
 
@@ -22,7 +22,7 @@ from websockets.asyncio.client import ClientConnection
 
 from streaming.simulator import wire
 from streaming.simulator.audio_source import SILENT_FRAME_B64, AudioSourceError, CallerAudio, caller_audio
-from streaming.simulator.config import CallConfig, CallerTurn
+from streaming.simulator.config import CallerTurn, CallScript
 from streaming.simulator.playout import Playout
 from streaming.simulator.plivo_http import (
     BadInput,
@@ -43,7 +43,7 @@ NO_CHECKPOINT_IDLE_S = 3.0  # without checkpoints, the agent counts as done afte
 CLOSED_AT_ONCE_S = 2.0
 
 
-async def run_call(config: CallConfig, http: httpx.AsyncClient | None = None) -> CallResult:
+async def run_call(config: CallScript, http: httpx.AsyncClient | None = None) -> CallResult:
     """Place one simulated call; raises SimulatorError (with ``exit_code``) when it cannot be connected."""
     if http is not None:
         return await SimulatedCall(config, http).run()
@@ -54,7 +54,7 @@ async def run_call(config: CallConfig, http: httpx.AsyncClient | None = None) ->
 class SimulatedCall:
     """One call's state. Tasks: the 20 ms media pump (also acks checkpoints), the socket reader, the script."""
 
-    def __init__(self, config: CallConfig, http: httpx.AsyncClient) -> None:
+    def __init__(self, config: CallScript, http: httpx.AsyncClient) -> None:
         self.config, self.http = config, http
         self.turns = config.caller_turns()
         self.base = config.base_url.rstrip("/")
@@ -63,9 +63,10 @@ class SimulatedCall:
         self.params = {"CallUUID": call_uuid, "From": config.caller, "To": config.to, "Direction": "inbound"}
         self.result = CallResult(call_uuid, config.caller, config.to, stream_id=self.stream_id)
         self.playout = Playout()
-        self.ws: ClientConnection | None = None
+        self.ws: ClientConnection  # the stream WebSocket, set once run() has connected it
         self.ring_at = self.t0 = time.monotonic()
-        self.ring_epoch, self.answer_epoch = time.time(), None
+        self.ring_epoch = time.time()
+        self.answer_epoch: float | None = None
         self.sequence = self.chunk = 0
         self.media_template = wire.media_template(self.stream_id)
         self.outgoing: deque[tuple[str, Callable[[float], None] | None]] = deque()
@@ -102,11 +103,12 @@ class SimulatedCall:
         except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
             await self._post_hangup("Error")
             raise StreamRefused(f"the stream WebSocket {stream.url} was refused: {describe_refusal(exc)}") from None
-        status_task = self._status_callback(stream.status_callback_url, "StartStream")
+        status_url = stream.status_callback_url if cfg.stream_status else ""
+        status_task = self._status_callback(status_url, "StartStream") if status_url else None
         try:
             await self._converse(audio)
         finally:
-            await self._finish(stream.status_callback_url, status_task)
+            await self._finish(status_url, status_task)
         if result.ended_by == "server" and not result.frames_received and result.duration_s < CLOSED_AT_ONCE_S:
             reason = f": {result.close_reason}" if result.close_reason else ""
             raise StreamRefused(f"the server closed the stream right after start (code {result.close_code}{reason})")
@@ -169,30 +171,32 @@ class SimulatedCall:
             await asyncio.gather(status_task, return_exceptions=True)
             await asyncio.gather(self._status_callback(status_url, "StopStream"), return_exceptions=True)
         await self._post_hangup("Caller" if result.ended_by in ("caller", "max-seconds") else "Answer XML")
-        if self.config.record_path:
-            await asyncio.to_thread(self._write_recording, end)
+        if path := self.config.record_path:
+            await asyncio.to_thread(self._write_recording, path, end)
 
     # ---- the caller's side ----
     async def _script(self, audio: list[CallerAudio | None]) -> None:
         cfg = self.config
         await self._wait_agent_done(cfg.greeting_timeout_s)
         for index, (turn, sound) in enumerate(zip(self.turns, audio, strict=True)):
-            barge = cfg.barge_in_after_ms is not None and index > 0
-            if barge:
+            barging = cfg.barges_in(index) if cfg.barges_in else index > 0
+            barge_ms = cfg.barge_in_after_ms if barging else None  # None: let the agent finish first
+            if barge_ms is not None:
                 started = await self._wait_reply_start(cfg.reply_timeout_s)
-                at = started + cfg.barge_in_after_ms / 1000 if started else time.monotonic() + cfg.silence_ms / 1000
+                at = started + barge_ms / 1000 if started else time.monotonic() + cfg.silence_ms / 1000
                 await asyncio.sleep(max(0.0, at - time.monotonic()))
             else:
                 await self._wait_agent_done(cfg.reply_timeout_s)
                 await asyncio.sleep(cfg.silence_ms / 1000)
             if turn.dtmf:
                 await self._press(turn.dtmf)
-            else:
-                await self._speak(index + 1, turn, sound, barge)
+            elif sound is not None:  # always, for a turn that is not DTMF
+                await self._speak(index + 1, turn, sound, barge_ms is not None)
         await self._wait_agent_done(cfg.reply_timeout_s)
         if cfg.hang_up_after_ms is None:
             await asyncio.Future()  # stay on the line until the server hangs up or max_seconds
-        await asyncio.sleep(cfg.hang_up_after_ms / 1000)
+        else:
+            await asyncio.sleep(cfg.hang_up_after_ms / 1000)
 
     async def _speak(self, number: int, turn: CallerTurn, sound: CallerAudio, barge: bool) -> None:
         answer = AnswerLatency(turn=number, said=turn.label, barge_in=barge)
@@ -340,7 +344,7 @@ class SimulatedCall:
         self._emit("agent-start", "", at=starts)
         if now >= self.mark and self.first_audio_after_mark is None:
             self.first_audio_after_mark = now
-        if (answer := self.pending_answer) is not None:
+        if (answer := self.pending_answer) is not None and answer.speech_end_s is not None:
             answer.voice_to_voice_ms = round((now - self.ring_at - answer.speech_end_s) * 1000, 1)
             self.pending_answer = None
 
@@ -371,9 +375,7 @@ class SimulatedCall:
         if self.config.on_event is not None:
             self.config.on_event(entry)
 
-    def _status_callback(self, url: str, event: str) -> asyncio.Task | None:
-        if not (self.config.stream_status and url):
-            return None
+    def _status_callback(self, url: str, event: str) -> asyncio.Task:
         params = {**self.params, "Event": event, "StreamID": self.stream_id, "Timestamp": plivo_time(time.time())}
         return asyncio.create_task(self._post_status(url, params))
 
@@ -393,6 +395,6 @@ class SimulatedCall:
             self.result.hangup_status = 0
             self.result.error = self.result.error or f"hangup URL failed: {exc}"
 
-    def _write_recording(self, end: float) -> None:
+    def _write_recording(self, path: str, end: float) -> None:
         agent = cut_at(self.playout.played, self.clears)
-        write_stereo_wav(self.config.record_path, self.caller_audio, agent, end - self.ring_at, origin=self.ring_at)
+        write_stereo_wav(path, self.caller_audio, agent, end - self.ring_at, origin=self.ring_at)

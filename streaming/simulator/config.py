@@ -25,7 +25,7 @@ class CallerTurn:
 
 
 @dataclass
-class CallConfig:
+class CallScript:
     """What to call and how the caller behaves. ``turns`` items may be plain strings (text to say)."""
 
     to: str
@@ -37,6 +37,7 @@ class CallConfig:
     auth_token: str = ""
     silence_ms: int = 800  # silence before each caller turn once the agent has finished
     barge_in_after_ms: int | None = None  # turns after the first start this long after the agent's reply starts
+    barges_in: Callable[[int], bool] | None = None  # which turns (0-based) do, if not all after the first
     max_seconds: float = 60.0
     greeting_timeout_s: float = 5.0  # how long to wait for a greeting before the first caller turn
     reply_timeout_s: float = 15.0  # how long to wait for the agent to start answering

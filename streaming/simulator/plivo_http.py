@@ -93,7 +93,7 @@ def parse_answer(body: str) -> StreamInstruction:
     if content_type.replace(" ", "") != "audio/x-mulaw;rate=8000":
         raise BadAnswer(f"the <Stream> asks for {content_type}; the simulator speaks audio/x-mulaw;rate=8000 only")
     return StreamInstruction(
-        url=stream.text.strip(),
+        url=(stream.text or "").strip(),
         bidirectional=stream.get("bidirectional", "false").lower() == "true",
         content_type=content_type,
         status_callback_url=stream.get("statusCallbackUrl", ""),

@@ -20,7 +20,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
 from calls.models import Call, Turn
-from streaming.simulator.client import CallConfig, CallerTurn, run_call
+from streaming.simulator.client import CallerTurn, CallScript, run_call
 from streaming.simulator.plivo_http import SimulatorError
 from streaming.simulator.report import TranscriptEntry, format_entry, format_summary
 
@@ -63,7 +63,7 @@ class Command(BaseCommand):
         "says --say texts (offline eSpeak NG) or --wav files, in order, and the command prints a live transcript "
         "and a latency summary."
     )
-    requires_system_checks = []
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--to", required=True, metavar="NUMBER", help="the number called, e.g. +14155550100")
@@ -136,7 +136,7 @@ class Command(BaseCommand):
         as_json = options["json"]
         token = options["auth_token"] if options["auth_token"] is not None else settings.PLIVO_AUTH_TOKEN
         hang_up = options["hang_up_after_ms"]
-        config = CallConfig(
+        config = CallScript(
             to=options["to"],
             caller=options["caller"],
             turns=options["turns"],

@@ -1,0 +1,181 @@
+"""The Plivo webhooks: answer (XML that opens our stream), hangup, stream status, transfer; plus healthz."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from agents.models import PhoneNumber, normalize_number
+from calls.models import Call, CallEvent
+from calls.plivo.answer_xml import decline_response, stream_response, transfer_response
+from calls.plivo.signatures import plivo_signed, site_base
+from calls.plivo.tokens import make_stream_token, stream_path
+
+log = logging.getLogger(__name__)
+
+NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
+FAILED_STATUSES = {"busy", "failed", "timeout", "no-answer", "cancel"}
+
+
+def plivo_params(request: HttpRequest) -> dict[str, str]:
+    source = request.POST if request.method == "POST" else request.GET
+    return {key: source.get(key, "") for key in source}
+
+
+def missing(params: dict[str, str], *names: str) -> HttpResponse | None:
+    absent = [n for n in names if not params.get(n)]
+    if absent:
+        return HttpResponseBadRequest(f"Missing required parameter(s): {', '.join(absent)}", content_type="text/plain")
+    return None
+
+
+def xml(document: str) -> HttpResponse:
+    return HttpResponse(document, content_type="application/xml")
+
+
+def absolute(request: HttpRequest, path: str) -> str:
+    return site_base(request) + path
+
+
+def websocket_url(request: HttpRequest, path: str) -> str:
+    base = site_base(request)
+    scheme, _, rest = base.partition("://")
+    return f"{'wss' if scheme == 'https' else 'ws'}://{rest}{path}"
+
+
+def routed_number(params: dict[str, str]) -> PhoneNumber | None:
+    outbound = params.get("Direction", "inbound").lower() == "outbound"
+    return PhoneNumber.route(params["From"] if outbound else params["To"])
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+@plivo_signed
+def answer(request: HttpRequest) -> HttpResponse:
+    params = plivo_params(request)
+    if error := missing(params, "CallUUID", "From", "To"):
+        return error
+    log.info("Plivo answer %s", params)
+    number = routed_number(params)
+    with transaction.atomic():
+        call, created = Call.objects.select_for_update().get_or_create(
+            call_uuid=params["CallUUID"], defaults=call_defaults(params, number)
+        )
+        if call.is_finished or call.status == Call.Status.NO_AGENT:
+            return xml(decline_response(NOT_IN_SERVICE))
+        agent = number.agent if number else None
+        if not (number and number.enabled and agent and agent.enabled):
+            call.status = Call.Status.NO_AGENT
+            call.add_error_note(no_agent_reason(params, number))
+            call.save(update_fields=["status", "error_notes"])
+            return xml(decline_response(NOT_IN_SERVICE))
+        if created or not call.agent_snapshot:
+            call.agent, call.agent_snapshot, call.agent_version = agent, agent.snapshot(), agent.version
+        call.status = Call.Status.IN_PROGRESS
+        call.answered_at = call.answered_at or timezone.now()
+        call.save()
+    stream_url = websocket_url(request, stream_path(make_stream_token(call.call_uuid)))
+    return xml(stream_response(stream_url, absolute(request, reverse("plivo-stream-status"))))
+
+
+def call_defaults(params: dict[str, str], number: PhoneNumber | None) -> dict:
+    direction = Call.Direction.OUTBOUND if params.get("Direction", "").lower() == "outbound" else Call.Direction.INBOUND
+    return {
+        "from_number": normalize_number(params["From"]) or params["From"],
+        "to_number": normalize_number(params["To"]) or params["To"],
+        "direction": direction,
+        "phone_number": number,
+        "status": Call.Status.RINGING,
+    }
+
+
+def no_agent_reason(params: dict[str, str], number: PhoneNumber | None) -> str:
+    if number is None:
+        dialled = params["From"] if params.get("Direction", "").lower() == "outbound" else params["To"]
+        return f"No phone number configured for {dialled}."
+    if not number.enabled:
+        return f"Phone number {number.number} is disabled."
+    return f"Agent {number.agent} is disabled."
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+@plivo_signed
+def hangup(request: HttpRequest) -> HttpResponse:
+    params = plivo_params(request)
+    if error := missing(params, "CallUUID"):
+        return error
+    with transaction.atomic():
+        call, _ = Call.objects.select_for_update().get_or_create(
+            call_uuid=params["CallUUID"],
+            defaults={
+                "from_number": params.get("From", ""),
+                "to_number": params.get("To", ""),
+                "direction": params.get("Direction", "inbound") or "inbound",
+            },
+        )
+        if call.ended_at is not None:
+            return JsonResponse({"status": "already recorded"})
+        record_hangup(call, params)
+        call_id = call.pk
+        transaction.on_commit(lambda: schedule_finalize(call_id))
+    return JsonResponse({"status": "recorded"})
+
+
+def record_hangup(call: Call, params: dict[str, str]) -> None:
+    call.ended_at = timezone.now()
+    call.hangup_cause = params.get("HangupCause", "")[:100]
+    call.hangup_data = params
+    duration = params.get("Duration", "")
+    call.duration_seconds = int(duration) if duration.isdigit() else call.duration_seconds
+    if call.status not in (Call.Status.NO_AGENT, Call.Status.REJECTED):
+        failed = params.get("CallStatus", "").lower() in FAILED_STATUSES
+        call.status = Call.Status.FAILED if failed else Call.Status.COMPLETED
+    call.save()
+
+
+def schedule_finalize(call_id: int) -> None:
+    from calls.tasks import finalize_call
+
+    finalize_call.delay(call_id)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+@plivo_signed
+def stream_status(request: HttpRequest) -> HttpResponse:
+    params = plivo_params(request)
+    if error := missing(params, "CallUUID"):
+        return error
+    call = Call.objects.filter(call_uuid=params["CallUUID"]).first()
+    if call is None:
+        log.warning("Stream status for unknown call %s: %s", params["CallUUID"], params)
+        return JsonResponse({"status": "unknown call"}, status=404)
+    CallEvent.objects.create(call=call, kind="stream-status", data=params)
+    return JsonResponse({"status": "recorded"})
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+@plivo_signed
+def transfer(request: HttpRequest) -> HttpResponse:
+    """The aleg_url of a transfer: dial the agent's transfer number."""
+    params = plivo_params(request)
+    if error := missing(params, "CallUUID"):
+        return error
+    call = Call.objects.filter(call_uuid=params["CallUUID"]).first()
+    number = (call.agent_snapshot.get("transfer_number") or "") if call else ""
+    if not number:
+        return xml(decline_response("Sorry, nobody is available to take your call. Goodbye."))
+    CallEvent.objects.create(call=call, kind="transfer", data={"number": number, "status": "dialing"})
+    return xml(transfer_response(number, caller_id=call.to_number))
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok", content_type="text/plain")

@@ -1,0 +1,92 @@
+"""The call browser: list, detail, live page and the operator's hang-up button."""
+
+from __future__ import annotations
+
+import json
+
+from asgiref.sync import async_to_sync
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from calls.export import format_offset
+from calls.live import send_control
+from calls.models import Call, CallEvent
+from calls.ui.access import calls_viewer_required
+from calls.ui.charts import waterfall_chart
+from calls.ui.filters import CallFilterForm, filter_calls
+from calls.ui.recordings import recording_file
+from calls.ui.timeline import latency_rows, timeline
+
+PAGE_SIZE = 25
+
+
+@calls_viewer_required
+def call_list(request: HttpRequest) -> HttpResponse:
+    form = CallFilterForm(request.GET)
+    page = Paginator(filter_calls(form), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "calls/list.html", {"form": form, "page": page, "calls": page.object_list})
+
+
+def extracted_fields(call: Call) -> list[tuple[str, str, object]]:
+    """(name, type, value) for every declared field, then any extra keys the data holds."""
+    declared = (call.agent_snapshot or {}).get("extraction_fields", [])
+    rows = [(f["name"], f.get("type", "string"), call.extracted_data.get(f["name"])) for f in declared]
+    known = {name for name, _, _ in rows}
+    rows += [(name, "", value) for name, value in call.extracted_data.items() if name not in known]
+    return rows
+
+
+METRIC_LABELS = [
+    ("duration_s", "Duration", " s"),
+    ("caller_talk_ms", "Caller talk time", " ms"),
+    ("agent_talk_ms", "Agent talk time", " ms"),
+    ("interruptions", "Interruptions", ""),
+    ("v2v_p50_ms", "Voice-to-voice p50", " ms"),
+    ("v2v_p95_ms", "Voice-to-voice p95", " ms"),
+    ("greeting_ms", "Greeting latency", " ms"),
+]
+
+
+def metric_rows(metrics: dict) -> list[tuple[str, str]]:
+    """Readable (label, value) pairs of the aggregates a call has."""
+    return [(label, f"{metrics[key]}{unit}") for key, label, unit in METRIC_LABELS if metrics.get(key) is not None]
+
+
+@calls_viewer_required
+def call_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    call = get_object_or_404(Call.objects.select_related("agent", "phone_number"), pk=pk)
+    context = {
+        "call": call,
+        "items": timeline(call),
+        "waterfall": waterfall_chart(latency_rows(call)),
+        "fields": extracted_fields(call),
+        "metrics": metric_rows(call.metrics),
+        "has_recording": recording_file(call) is not None,
+        "config_json": json.dumps(call.agent_snapshot, indent=2, sort_keys=True, ensure_ascii=False),
+    }
+    return render(request, "calls/detail.html", context)
+
+
+@calls_viewer_required
+def live_call(request: HttpRequest, pk: int) -> HttpResponse:
+    call = get_object_or_404(Call.objects.select_related("agent"), pk=pk)
+    turns = [(turn, format_offset(turn.start_ms)) for turn in call.turns.order_by("sequence")]
+    context = {"call": call, "turns": turns}
+    return render(request, "calls/live.html", context)
+
+
+@require_POST
+@calls_viewer_required
+def hangup_call(request: HttpRequest, pk: int) -> HttpResponse:
+    """Ask the server process holding the call's socket to hang up (through the channel layer)."""
+    call = get_object_or_404(Call, pk=pk)
+    if not call.is_live:
+        messages.info(request, "This call has already ended.")
+        return redirect("call-detail", pk=call.pk)
+    async_to_sync(send_control)(call.call_uuid, "hangup")
+    CallEvent.objects.create(call=call, kind="hangup-requested", data={"by": request.user.get_username()})
+    messages.success(request, "Hang-up requested.")
+    return redirect("call-live", pk=call.pk)

@@ -1,0 +1,221 @@
+"""The call runner: the one asyncio orchestrator of a live call, composed of small parts.
+
+    consumer ──handle(event)──▶ runner ──feed──▶ Listener (VAD + STT) ──events──▶ Session (turn-taking)
+                                   ▲                                                 │ actions
+                                   └──────────── carried out here ◀──────────────────┘
+    Speaker (fixed lines, LLM → TTS) ──▶ Player (paced playAudio, checkpoints) ;  Journal (records + live page)
+
+Database writes and live-page events run in side tasks, never on the audio path. Every await on a provider is
+bounded or cancellable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+
+from calls.records import LiveCall
+from streaming import plivo, turns
+from streaming.call_control import CallControl
+from streaming.journal import Journal
+from streaming.listener import Listener
+from streaming.playback import Player
+from streaming.providers.base import LanguageModel, Message, ProviderError, SpeechToText, TextToSpeech
+from streaming.providers.config import CallConfig
+from streaming.recording import CallRecorder
+from streaming.reply import TurnTiming
+from streaming.session import Session
+from streaming.speaker import Speaker
+from streaming.task_set import TaskSet
+
+log = logging.getLogger(__name__)
+ProviderFactory = Callable[[CallConfig], tuple[SpeechToText, LanguageModel, TextToSpeech]]
+BAD_FRAME_LOG_AT = (1, 10, 100, 1000)
+
+
+class CallRunner:
+    def __init__(
+        self,
+        call: LiveCall,
+        stream_id: str,
+        send: Callable[[str], Awaitable[None]],
+        close_socket: Callable[[], Awaitable[None]],
+        factory: ProviderFactory,
+        *,
+        site_url: str = "",
+        greet: bool = True,
+    ) -> None:
+        self.call = call
+        self.config = call.config
+        self.stream_id = stream_id
+        self.greet = greet
+        self.started_at = time.monotonic()
+        self.session = Session(self.config)
+        self._factory = factory
+        stt, llm, tts = factory(self.config)
+        self._tasks = TaskSet(call.call_uuid)  # cancelled when the stream ends
+        self._side = TaskSet(call.call_uuid)  # records, hang-up, warm-up: awaited (bounded) when it ends
+        self.journal = Journal(call, self._side)
+        self.recorder, self.recording_path = self._open_recorder()
+        self.player = Player(send, stream_id, on_frame=self.recorder.agent_frame if self.recorder else None)
+        self.listener = Listener(
+            stt,
+            self.config.end_of_speech_ms,
+            self.dispatch,
+            recorder=self.recorder,
+            on_partial=lambda text: self.journal.show("partial", {"text": text}),
+            on_stt_failure=self._provider_failed,
+            restart_stt=self._restart_stt,
+        )
+        self.speaker = Speaker(
+            call, self.player, llm, tts, self.journal, self.dispatch, self._provider_failed, started_at=self.started_at
+        )
+        self.control = CallControl(call.call_uuid, self.journal, close_socket, site_url)
+        self._silence_timer: asyncio.Task | None = None
+        self._stopped = False
+
+    def _open_recorder(self) -> tuple[CallRecorder | None, str]:
+        if not self.config.record_calls:
+            return None, ""
+        relative = f"{timezone.now():%Y/%m/%d}/{self.call.call_uuid}.wav"
+        return CallRecorder(Path(settings.RECORDINGS_DIR) / relative, self.started_at), relative
+
+    # ---- lifecycle ----
+    async def start(self) -> None:
+        for work in (
+            self.player.run(),
+            self.listener.read_audio(),
+            self.listener.read_transcripts(),
+            self._end_after_max(),
+            self._start_providers(),
+        ):
+            self._tasks.spawn(work)
+        if self.greet:
+            self.dispatch(turns.CallStarted())
+        else:
+            self._execute(turns.StartSilenceTimer(self.config.silence_timeout_seconds))
+
+    async def _start_providers(self) -> None:
+        for provider in (self.listener.stt, self.speaker.tts):
+            try:
+                await provider.start()
+            except ProviderError as exc:
+                self._provider_failed(exc)
+        self.speaker.warm_fixed_lines(self._side.spawn)
+
+    async def _restart_stt(self) -> SpeechToText:
+        stt, llm, tts = self._factory(self.config)
+        for extra in (llm, tts):
+            await extra.close()
+        await stt.start()
+        return stt
+
+    async def stop(self) -> None:
+        """The stream is over: cancel everything, close providers, finish the records. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.session.handle(turns.StreamClosed())
+        pending = [*self._tasks.pending(), *self.speaker.cancel_all()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for provider in (self.listener.stt, self.speaker.llm, self.speaker.tts):
+            try:
+                await asyncio.wait_for(provider.close(), 10)
+            except Exception:
+                log.warning("Closing %s failed", type(provider).__name__, exc_info=True)
+        if self.recorder:
+            await asyncio.to_thread(self.recorder.close)
+        stream_metrics = self.listener.stats.summary(self.player.frames_sent)
+        await self.journal.close(self.stream_id, self.recording_path, stream_metrics)
+
+    # ---- what the consumer hands over ----
+    def handle(self, event: plivo.Event) -> None:
+        """Every decoded Plivo event after ``start`` (``start`` itself creates the runner, ``stop`` closes it)."""
+        if isinstance(event, plivo.Media):
+            self.listener.feed(event.payload, event.timestamp_ms)
+        elif isinstance(event, plivo.PlayedStream):
+            self.player.played(event.name)
+        elif isinstance(event, plivo.Dtmf):
+            self.journal.event("dtmf", {"digit": event.digit}, shown={"digit": event.digit})
+            self.dispatch(turns.Dtmf(event.digit))
+        elif isinstance(event, plivo.Unknown):
+            self.listener.stats.unknown_events += 1
+
+    def note_bad_frame(self, exc: plivo.CodecError) -> None:
+        self.listener.stats.bad_frames += 1
+        if (count := self.listener.stats.bad_frames) in BAD_FRAME_LOG_AT:
+            log.warning("Call %s: bad frame #%d: %s", self.call.call_uuid, count, exc)
+
+    def operator_hangup(self) -> None:
+        self.dispatch(turns.OperatorHangup())
+
+    # ---- turn-taking ----
+    def dispatch(self, event: turns.Event) -> None:
+        for action in self.session.handle(event):
+            self._execute(action)
+
+    def _execute(self, action: turns.Action) -> None:
+        match action:
+            case turns.Say(text, purpose):
+                self.speaker.say(text, purpose)
+            case turns.Reply():
+                self.speaker.reply(TurnTiming(speech_end=self.listener.last_voice_at, stt_final=self.listener.final_at))
+            case turns.RecordCallerTurn(text, store):
+                self._record_caller_turn(text, store)
+            case turns.Interrupt():
+                self._interrupt()
+            case turns.StartSilenceTimer(seconds):
+                self._stop_silence_timer()
+                self._silence_timer = self._tasks.spawn(self._silence_after(seconds))
+            case turns.StopSilenceTimer():
+                self._stop_silence_timer()
+            case turns.HangUp(reason):
+                self._side.spawn(self.control.hang_up(reason))
+            case turns.Transfer():
+                self._side.spawn(self.control.transfer(self.config.transfer_number))
+            case turns.Close():
+                pass  # stop() does it
+
+    def _record_caller_turn(self, text: str, store: bool) -> None:
+        listener = self.listener
+        listener.final_at = time.monotonic()
+        self.speaker.history.append(Message("caller", text))
+        if store:
+            sequence = self.journal.next_sequence()
+            end_ms = listener.caller_turn_end_ms()
+            self.journal.turn(sequence, "caller", text, start_ms=listener.speech_onset_ms, end_ms=end_ms)
+
+    def _interrupt(self) -> None:
+        started = self.listener.speech_started_at
+        reaction = None if started is None else round((time.monotonic() - started) * 1000, 1)
+        if self.speaker.interrupt(reaction) and self.recorder:
+            self.recorder.drop_agent_after(time.monotonic())
+
+    async def _silence_after(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self._silence_timer = None
+        self.dispatch(turns.SilenceTimeout())
+
+    def _stop_silence_timer(self) -> None:
+        if self._silence_timer is not None and self._silence_timer is not asyncio.current_task():
+            self._silence_timer.cancel()
+        self._silence_timer = None
+
+    async def _end_after_max(self) -> None:
+        await asyncio.sleep(self.config.max_call_seconds)
+        self.dispatch(turns.MaxDuration())
+
+    def _provider_failed(self, exc: ProviderError, fallback: bool = True) -> None:
+        """Store the error; with ``fallback`` the caller hears the fallback line."""
+        log.warning("Call %s: provider %s failed: %s", self.call.call_uuid, exc.provider, exc)
+        self.journal.event("error", {"provider": exc.provider, "message": str(exc), "permanent": exc.permanent})
+        if fallback:
+            self.dispatch(turns.ReplyFailed(str(exc)))

@@ -1,0 +1,244 @@
+"""The agent's side of a live call: fixed lines and LLM replies → utterances for the player, and their turns.
+
+Each utterance runs in its own task: produce audio (speech cache, or LLM sentences → TTS as they stream), wait
+until Plivo has played it, record the agent turn with what the caller heard, then tell the turn-taking machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from django.utils import timezone
+
+from calls.records import LiveCall
+from streaming import turns
+from streaming.journal import Journal
+from streaming.playback import Player, Utterance
+from streaming.providers.base import Conversation, LanguageModel, Message, ProviderError, TextToSpeech
+from streaming.reply import ReplyOutcome, TurnTiming, speech_cache, stream_sentences
+
+log = logging.getLogger(__name__)
+TOOL_EVENTS: dict[str, type[turns.EndCallRequested | turns.TransferRequested]] = {
+    "end_call": turns.EndCallRequested,
+    "transfer_call": turns.TransferRequested,
+}
+FailureHandler = Callable[[ProviderError, bool], None]
+
+
+class Speaker:
+    def __init__(
+        self,
+        call: LiveCall,
+        player: Player,
+        llm: LanguageModel,
+        tts: TextToSpeech,
+        journal: Journal,
+        dispatch: Callable[[turns.Event], None],
+        on_failure: FailureHandler,
+        *,
+        started_at: float,
+    ) -> None:
+        self.call = call
+        self.config = call.config
+        self.player = player
+        self.llm = llm
+        self.tts = tts
+        self.journal = journal
+        self.history: list[Message] = [Message(role, text) for role, text in call.history]  # type: ignore[arg-type]
+        self._dispatch = dispatch
+        self._on_failure = on_failure
+        self._started_at = started_at
+        self._speaking: dict[Utterance, asyncio.Task] = {}
+
+    # ---- what the runner asks for ----
+    def say(self, text: str, purpose: str) -> None:
+        """Speak a fixed line (greeting, reprompt, fallback, goodbye, transfer)."""
+        utterance = self.player.begin(purpose, self.journal.next_sequence())
+        self._start(utterance, self._say(utterance, text), None, None)
+
+    def reply(self, timing: TurnTiming) -> None:
+        """Ask the LLM for the next reply and speak it sentence by sentence as it streams."""
+        utterance = self.player.begin("reply", self.journal.next_sequence())
+        outcome = ReplyOutcome()
+        utterance.planned = lambda: outcome.text
+        self._start(utterance, self._produce_reply(utterance, timing, outcome), timing, outcome)
+
+    def interrupt(self, reaction_ms: float | None) -> bool:
+        """Barge-in: cut what is queued or playing, record what the caller heard, cancel the producers.
+
+        Returns whether any utterance was cut."""
+        cut = self.player.interrupt()
+        for utterance, heard in cut:
+            self._record_agent_turn(utterance, heard, True, None, None)
+            if utterance.sent_bytes:
+                data = {"reaction_ms": reaction_ms, "heard_text": heard, "sequence": utterance.sequence}
+                self.journal.event("barge-in", data, shown={"heard_text": heard})
+        current = asyncio.current_task()
+        for utterance, task in list(self._speaking.items()):
+            if task is not current:
+                task.cancel()
+            self._speaking.pop(utterance, None)
+        return bool(cut)
+
+    def cancel_all(self) -> list[asyncio.Task]:
+        """Cancel every utterance task but the current one; returns them to be awaited."""
+        current = asyncio.current_task()
+        tasks = [task for task in self._speaking.values() if task is not current]
+        for task in tasks:
+            task.cancel()
+        return tasks
+
+    def conversation(self) -> Conversation:
+        call = self.call
+        return Conversation(
+            self.config, list(self.history), call.caller_number, timezone.localtime(), call.previous_summary
+        )
+
+    # ---- fixed lines and the speech cache ----
+    def warm_fixed_lines(self, spawn: Callable[[Coroutine[Any, Any, Any]], object]) -> None:
+        """Synthesize the lines that must come out fast (fallback, goodbye) before they are needed."""
+        for text in (self.config.fallback_line, self.config.goodbye_message):
+            if text and speech_cache.get(self._line_key(text)) is None:
+                spawn(self._synthesize_line(text))
+
+    def _line_key(self, text: str) -> tuple:
+        c = self.config
+        return speech_cache.key(self.tts, c.voice, c.language, c.speaking_rate, c.version, text)
+
+    async def _say(self, utterance: Utterance, text: str) -> None:
+        cached = speech_cache.get(self._line_key(text))
+        if cached is None:
+            await self._synthesize_line(text, utterance)
+            return
+        self.player.add_text(utterance, text)
+        self.player.add_audio(utterance, cached)
+        self._dispatch(turns.ReplyAudioStarted())
+
+    async def _synthesize_line(self, text: str, utterance: Utterance | None = None) -> None:
+        """The one path that fills the speech cache: synthesize ``text`` (into ``utterance`` as it streams, if
+        given) and keep the audio, unless the utterance was cut before it was complete."""
+        if utterance is None:
+            audio = b"".join([chunk async for chunk in self.tts.speak(text)])
+        else:
+            audio = await self._speak_text(utterance, text)
+        if utterance is None or not utterance.cancelled:
+            speech_cache.put(self._line_key(text), audio)
+
+    # ---- producing audio ----
+    async def _produce_reply(self, utterance: Utterance, timing: TurnTiming, outcome: ReplyOutcome) -> None:
+        async for sentence in stream_sentences(self.llm, self.conversation(), timing, outcome):
+            await self._speak_text(utterance, sentence, timing)
+
+    async def _speak_text(self, utterance: Utterance, text: str, timing: TurnTiming | None = None) -> bytes:
+        """Synthesize ``text`` into the utterance as the audio streams in; returns all of it."""
+        self.player.add_text(utterance, text)
+        audio: list[bytes] = []
+        async for chunk in self.tts.speak(text):
+            audio.append(chunk)
+            if timing and timing.tts_first_audio is None:
+                timing.tts_first_audio = time.monotonic()
+            first = utterance.queued_bytes == 0
+            self.player.add_audio(utterance, chunk)
+            if first:
+                self._dispatch(turns.ReplyAudioStarted())
+        return b"".join(audio)
+
+    # ---- one utterance, start to end ----
+    def _start(
+        self,
+        utterance: Utterance,
+        producer: Coroutine[Any, Any, None],
+        timing: TurnTiming | None,
+        outcome: ReplyOutcome | None,
+    ) -> None:
+        task = asyncio.get_running_loop().create_task(self._utterance(utterance, producer, timing, outcome))
+        self._speaking[utterance] = task
+        task.add_done_callback(lambda _: self._speaking.pop(utterance, None))
+
+    async def _utterance(
+        self,
+        utterance: Utterance,
+        producer: Coroutine[Any, Any, None],
+        timing: TurnTiming | None,
+        outcome: ReplyOutcome | None,
+    ) -> None:
+        failed = None
+        try:
+            await producer
+        except ProviderError as exc:
+            failed = exc
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("Call %s: speaking failed", self.call.call_uuid)
+            failed = ProviderError(str(exc), provider="engine")
+        finally:
+            self.player.finish(utterance)
+        if failed is not None:
+            self._failed_utterance(utterance, failed)
+            if utterance.queued_bytes == 0:
+                return
+        await self.player.wait_played(utterance)
+        if utterance.cancelled:
+            return
+        self._played(utterance, timing, outcome)
+
+    def _played(self, utterance: Utterance, timing: TurnTiming | None, outcome: ReplyOutcome | None) -> None:
+        if utterance.purpose == "greeting" and utterance.first_sent_at is not None:
+            self.journal.metrics({"greeting_ms": round((utterance.first_sent_at - self._started_at) * 1000, 1)})
+        self._record_agent_turn(utterance, utterance.text, False, timing, outcome)
+        for tool in outcome.tools if outcome else ():
+            self.journal.event("tool", {"name": tool.name, "arguments": tool.arguments})
+            if event_class := TOOL_EVENTS.get(tool.name):
+                self._dispatch(event_class(str(tool.arguments.get("reason", ""))))
+        self._dispatch(turns.PlaybackDone(utterance.purpose))
+
+    def _failed_utterance(self, utterance: Utterance, exc: ProviderError) -> None:
+        """Nothing was said: speak the fallback line (or, for the goodbye itself, go on ending)."""
+        self._on_failure(exc, False)
+        if utterance.queued_bytes:
+            return
+        if utterance.purpose in ("goodbye", "transfer"):
+            self._dispatch(turns.PlaybackDone(utterance.purpose))
+        elif utterance.purpose != "fallback":
+            self._dispatch(turns.ReplyFailed(str(exc)))
+
+    def _record_agent_turn(
+        self,
+        utterance: Utterance,
+        heard: str,
+        interrupted: bool,
+        timing: TurnTiming | None,
+        outcome: ReplyOutcome | None,
+    ) -> None:
+        text = utterance.text
+        if not text:
+            return
+        latency = {}
+        if timing is not None:
+            timing.first_frame_sent = utterance.first_sent_at
+            latency = timing.as_latency()
+        usage = (
+            {"prompt_tokens": outcome.usage.prompt_tokens, "completion_tokens": outcome.usage.completion_tokens}
+            if outcome and outcome.usage
+            else {}
+        )
+        self.history.append(Message("agent", heard))
+        self.journal.turn(
+            utterance.sequence,
+            "agent",
+            text,
+            start_ms=self._stream_ms(utterance.play_start),
+            end_ms=self._stream_ms(utterance.play_end),
+            interrupted=interrupted,
+            heard_text=heard,
+            latency=latency,
+            usage=usage,
+        )
+
+    def _stream_ms(self, at: float | None) -> int | None:
+        return None if at is None else max(0, round((at - self._started_at) * 1000))

@@ -1,0 +1,163 @@
+"""The turn-taking vocabulary: the events the machine in ``streaming.session`` takes and the actions it returns.
+
+Plain frozen dataclasses; no asyncio, no Django. The runner turns VAD/STT/playback facts into events and carries
+out the actions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+# ---- events ----
+@dataclass(frozen=True, slots=True)
+class CallStarted:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceActivity:
+    """Caller speech in the current segment (from the VAD): ``voiced_ms`` so far."""
+
+    voiced_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechEnded:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Partial:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Final:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyAudioStarted:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackDone:
+    """Everything queued for an utterance has played (or the bounded wait ran out)."""
+
+    purpose: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyFailed:
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceTimeout:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class MaxDuration:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Dtmf:
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndCallRequested:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRequested:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamClosed:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorHangup:
+    pass
+
+
+Event = (
+    CallStarted
+    | VoiceActivity
+    | SpeechEnded
+    | Partial
+    | Final
+    | ReplyAudioStarted
+    | PlaybackDone
+    | ReplyFailed
+    | SilenceTimeout
+    | MaxDuration
+    | Dtmf
+    | EndCallRequested
+    | TransferRequested
+    | StreamClosed
+    | OperatorHangup
+)
+
+
+# ---- actions ----
+@dataclass(frozen=True, slots=True)
+class Say:
+    """Speak a fixed line (no LLM). ``purpose``: greeting, reprompt, fallback, goodbye, transfer."""
+
+    text: str
+    purpose: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Ask the LLM for the next reply and speak it as it streams."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordCallerTurn:
+    """The caller said something: into the conversation, and (``store``) into the call's turns."""
+
+    text: str
+    store: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupt:
+    """Barge-in: empty our send queue, clearAudio, cancel LLM/TTS, record the agent turn as interrupted."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartSilenceTimer:
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class StopSilenceTimer:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class HangUp:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """The stream is gone: cancel everything and close the call's records."""
+
+
+Action = Say | Reply | RecordCallerTurn | Interrupt | StartSilenceTimer | StopSilenceTimer | HangUp | Transfer | Close
