@@ -19,8 +19,11 @@ def test_database_urls():
     assert database_from_url("sqlite:////tmp/x.db") == {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": "/tmp/x.db",
-        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20,
-                    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"},
+        "OPTIONS": {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
     }
     pg = database_from_url("postgres://bob:p%40ss@db.local:6543/voice")
     assert (pg["ENGINE"], pg["NAME"], pg["USER"], pg["PASSWORD"], pg["HOST"], pg["PORT"]) == (

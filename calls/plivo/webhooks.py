@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from agents.models import PhoneNumber, normalize_number
+from calls.config import call_config
 from calls.models import Call, CallEvent
 from calls.plivo.answer_xml import decline_response, stream_response, transfer_response
 from calls.plivo.signatures import plivo_signed, site_base
@@ -170,7 +171,7 @@ def transfer(request: HttpRequest) -> HttpResponse:
     if error := missing(params, "CallUUID"):
         return error
     call = Call.objects.filter(call_uuid=params["CallUUID"]).first()
-    number = (call.agent_snapshot.get("transfer_number") or "") if call else ""
+    number = call_config(call.agent_snapshot).transfer_number if call else ""
     if not number:
         return xml(decline_response("Sorry, nobody is available to take your call. Goodbye."))
     CallEvent.objects.create(call=call, kind="transfer", data={"number": number, "status": "dialing"})

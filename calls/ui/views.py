@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from calls.config import call_config
 from calls.export import format_offset
 from calls.live import send_control
 from calls.models import Call, CallEvent
@@ -32,8 +33,8 @@ def call_list(request: HttpRequest) -> HttpResponse:
 
 def extracted_fields(call: Call) -> list[tuple[str, str, object]]:
     """(name, type, value) for every declared field, then any extra keys the data holds."""
-    declared = (call.agent_snapshot or {}).get("extraction_fields", [])
-    rows = [(f["name"], f.get("type", "string"), call.extracted_data.get(f["name"])) for f in declared]
+    declared = call_config(call.agent_snapshot).extraction_fields
+    rows = [(f.name, f.type, call.extracted_data.get(f.name)) for f in declared]
     known = {name for name, _, _ in rows}
     rows += [(name, "", value) for name, value in call.extracted_data.items() if name not in known]
     return rows
