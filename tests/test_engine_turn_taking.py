@@ -106,6 +106,21 @@ async def test_dtmf_is_stored_and_given_to_the_reply(scripted):
     await caller.hang_up()
 
 
+async def test_the_agents_own_fallback_line_is_spoken(scripted):
+    scripted.replies = [ProviderError("upstream 500", provider="scripted-llm")]
+    scripted.transcripts = ["hours please"]
+    caller = await connected_call(greeting="", fallback_line="Pardon? One more time, please.")
+    await caller.send_audio(synthesize_ulaw("What are your opening hours?"))
+    await caller.send_silence(300)
+    await caller.wait_for_checkpoints(1, timeout=10)
+    await eventually(lambda: len(turns()) == 2)
+    assert [t[:2] for t in await db_turns()] == [
+        ("caller", "hours please"),
+        ("agent", "Pardon? One more time, please."),
+    ]
+    await caller.hang_up()
+
+
 async def test_llm_failure_speaks_the_fallback_and_the_call_goes_on(scripted):
     scripted.replies = [ProviderError("upstream 500", provider="scripted-llm"), "Nine to five."]
     scripted.transcripts = ["hours please", "hours please"]

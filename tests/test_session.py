@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agents.models import Agent
-from calls.config import call_config
 from streaming import session as s
-from streaming.providers.config import CallConfig, IncompleteSnapshot
+from streaming.providers.config import CallConfig
 from streaming.session import BACKCHANNEL_GRACE_MS, BACKCHANNEL_MAX_MS, Session, State
 from streaming.turns import (
     CallStarted,
@@ -340,46 +338,3 @@ def test_is_backchannel(text, expected):
 
 def test_words():
     assert s.words("Don't STOP, mm-hmm... 42 rock-n-roll") == ["don't", "stop", "mm-hmm", "rock-n-roll"]
-
-
-def test_config_from_full_snapshot():
-    snap = {
-        "greeting": "Hello!",
-        "goodbye_message": "See you.",
-        "reprompt_text": "Hello?",
-        "barge_in_enabled": False,
-        "barge_in_min_speech_ms": 400,
-        "silence_timeout_seconds": 12,
-        "max_reprompts": 3,
-        "end_call_phrases": ["Goodbye", "That's ALL"],
-        "unknown_key": "ignored",
-    }
-    assert call_config(snap) == make_config(
-        greeting="Hello!",
-        goodbye_message="See you.",
-        reprompt_text="Hello?",
-        barge_in_enabled=False,
-        barge_in_min_speech_ms=400,
-        silence_timeout_seconds=12.0,
-        max_reprompts=3,
-        end_call_phrases=("goodbye", "that's all"),
-    )
-
-
-def test_config_from_empty_snapshot_uses_the_agent_model_defaults():
-    config = call_config({"goodbye_message": "", "reprompt_text": ""})
-    assert config == make_config()
-    assert (config.goodbye_message, config.reprompt_text, config.barge_in_min_speech_ms) == (
-        "Thank you for calling. Goodbye!",
-        "Are you still there?",
-        250,
-    )
-    assert config.silence_timeout_seconds == 8.0 and isinstance(config.silence_timeout_seconds, float)
-    assert config.barge_in_enabled is True and config.max_reprompts == 2
-
-
-def test_config_refuses_an_incomplete_snapshot():
-    with pytest.raises(IncompleteSnapshot, match="agent snapshot lacks fallback_line, voice$"):
-        CallConfig.from_snapshot(
-            {k: v for k, v in Agent.default_snapshot().items() if k not in ("voice", "fallback_line")}
-        )

@@ -63,7 +63,7 @@ class Resampler:
         downsampling = in_rate > out_rate
         cutoff = cutoff_hz or 0.46 * out_rate
         self.filter = LowpassFilter(lowpass_taps(cutoff, in_rate, taps)) if downsampling else None
-        self.state = None
+        self.state: tuple | None = None  # audioop.ratecv's state between chunks
 
     def process(self, pcm16: bytes) -> bytes:
         if self.filter:  # downsampling: remove what would alias, then interpolate

@@ -134,7 +134,7 @@ class EspeakEngine:
                 break
         self._language = language
 
-    def _on_audio(self, samples: ctypes.POINTER(ctypes.c_short), count: int, events: int) -> int:
+    def _on_audio(self, samples: ctypes._Pointer[ctypes.c_short], count: int, events: int) -> int:
         stream = self._stream
         if stream is None or stream.request.cancelled.is_set():
             return 1  # abort the synthesis

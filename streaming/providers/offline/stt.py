@@ -63,7 +63,7 @@ class CallDecoding:
         self.recognizer: Recognizer | None = None
         self.speaking = False
         self.waiting = bytearray()  # 16 kHz audio of an utterance that has no recognizer yet
-        self.ratecv_state = None
+        self.ratecv_state: tuple | None = None
         self.partial_text = ""
         self.partial_at = 0.0
 
@@ -116,7 +116,7 @@ class CallDecoding:
     def _end(self, results: list[Transcript]) -> bool:
         if not self.speaking:
             return True
-        if not self._checkout():
+        if not self._checkout() or self.recognizer is None:
             return False
         text = self.recognizer.finish()
         self._release()

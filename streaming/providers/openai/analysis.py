@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 
 from streaming.providers.base import AnalysisResult, Analyzer, Message, ProviderError
 from streaming.providers.config import CallConfig, ExtractionField
@@ -50,7 +51,7 @@ class OpenAIAnalyzer(Analyzer):
 
     def analyze(self, transcript: list[Message]) -> AnalysisResult:
         client = create_client(openai.OpenAI, timeout=TIMEOUT_SECONDS, max_retries=0)  # Celery retries with backoff
-        messages = [
+        messages: list[ChatCompletionMessageParam] = [
             {"role": "system", "content": analysis_prompt(self.config)},
             {"role": "user", "content": f"Transcript:\n{transcript_text(transcript) or '(nobody spoke)'}"},
         ]

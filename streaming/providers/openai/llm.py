@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import httpx2
@@ -174,7 +174,7 @@ class OpenAILLM(LanguageModel):
 
     # --- internals ---------------------------------------------------------------------------------
 
-    async def _stream(self, conversation: Conversation) -> AsyncIterator[ReplyEvent]:
+    async def _stream(self, conversation: Conversation) -> AsyncGenerator[ReplyEvent, None]:
         started = time.monotonic()
         tool_calls, usage, finished = _ToolCallAssembler(), None, False
         async with asyncio.timeout(self.first_token_timeout) as first_token_timer:
