@@ -4,6 +4,8 @@ import re
 
 from django.core.exceptions import ValidationError
 
+from agents.webhook_targets import WebhookTargetError, checked_addresses
+
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 BCP47 = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
@@ -34,3 +36,13 @@ def validate_identifier(value: str) -> None:
             code="invalid_identifier",
             params={"value": value},
         )
+
+
+def validate_webhook_url(value: str) -> None:
+    """An http(s) URL whose host resolves to public addresses only (``agents.webhook_targets``)."""
+    if not value:
+        return
+    try:
+        checked_addresses(value)
+    except WebhookTargetError as exc:
+        raise ValidationError(str(exc), code="unsafe_webhook_url") from None

@@ -5,3 +5,6 @@ class CallsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "calls"
     verbose_name = "Calls"
+
+    def ready(self) -> None:
+        from voiceproject import checks  # noqa: F401  (registers the production settings checks)

@@ -1,14 +1,19 @@
-"""Outgoing customer webhook: POST a finished call to the agent's URL as JSON signed with HMAC-SHA256 of the body."""
+"""Outgoing customer webhook: POST a finished call to the agent's URL as JSON, signed with HMAC-SHA256 of
+``"<timestamp>.<body>"`` (``X-Signature``, ``X-Signature-Timestamp``: receivers refuse old timestamps, so a captured
+delivery cannot be replayed later), only to public addresses unless WEBHOOK_ALLOW_PRIVATE_TARGETS is set."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import time
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from django.core.serializers.json import DjangoJSONEncoder
 
+from agents.webhook_targets import UnresolvableTarget, WebhookTargetError, checked_addresses
 from calls.export import call_as_dict
 from calls.models import Call, CallEvent
 
@@ -27,9 +32,9 @@ class PermanentWebhookError(Exception):
     """The receiver rejected the delivery (4xx): retrying will not help."""
 
 
-def signature(body: bytes, secret: str) -> str:
-    """The ``X-Signature`` header value: ``sha256=<hex HMAC-SHA256 of the body>``."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def signature(body: bytes, secret: str, timestamp: int) -> str:
+    """The ``X-Signature`` header value: ``sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">``."""
+    return "sha256=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
 def payload_body(call: Call) -> bytes:
@@ -48,16 +53,43 @@ def webhook_target(call: Call) -> tuple[str, str] | None:
     return call.agent.webhook_url, call.agent.webhook_secret
 
 
-def post(url: str, secret: str, body: bytes, call_uuid: str) -> int:
-    """One delivery attempt; returns the 2xx status or raises a Transient/Permanent error."""
+def pinned(url: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """(URL, extra headers, httpx extensions) to send to: the host replaced by an address checked to be public, so
+    that a DNS answer that changes after the check cannot point the POST elsewhere; Host and the TLS server name
+    stay the original host's. The URL as is when private targets are allowed. Raises the target errors."""
+    addresses = checked_addresses(url)
+    if not addresses:
+        return url, {}, {}
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    address = f"[{addresses[0]}]" if ":" in addresses[0] else addresses[0]
+    port = f":{parts.port}" if parts.port else ""
+    host_header = (f"[{host}]" if ":" in host else host) + port
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return urlunsplit(parts._replace(netloc=address + port)), {"Host": host_header}, extensions
+
+
+def post(url: str, secret: str, body: bytes, call_uuid: str, timestamp: int | None = None) -> int:
+    """One delivery attempt; returns the 2xx status or raises a Transient/Permanent error (a refused target is
+    permanent, an unresolvable host transient)."""
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    try:
+        target, host, extensions = pinned(url)
+    except UnresolvableTarget as exc:
+        raise TransientWebhookError(str(exc)) from exc
+    except WebhookTargetError as exc:
+        raise PermanentWebhookError(str(exc)) from exc
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        "X-Signature": signature(body, secret),
+        "X-Signature": signature(body, secret, timestamp),
+        "X-Signature-Timestamp": str(timestamp),
         "X-Call-UUID": call_uuid,
+        **host,
     }
     try:
-        response = httpx.post(url, content=body, headers=headers, timeout=TIMEOUT_SECONDS)
+        with httpx.Client(timeout=TIMEOUT_SECONDS) as client:
+            response = client.post(target, content=body, headers=headers, extensions=extensions)
     except httpx.HTTPError as exc:
         raise TransientWebhookError(f"{type(exc).__name__}: {exc}") from exc
     if 200 <= response.status_code < 300:

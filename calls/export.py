@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,7 @@ CSV_HEADER = [
     "summary",
 ]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")  # e.g. an E.164 number: a value, never a formula
 
 
 def iso(value: datetime | None) -> str | None:
@@ -123,25 +125,35 @@ def transcript_text(call: Call) -> str:
     return "\n".join(lines) + "\n"
 
 
-def csv_safe(value: str) -> str:
-    """Keep spreadsheet apps from running caller-controlled text as a formula."""
-    return f"'{value}" if value.startswith(FORMULA_START) else value
+def csv_safe(value: Any) -> Any:
+    """Keep spreadsheet apps from running caller-controlled text as a formula (OWASP "CSV injection"): a text
+    that starts with ``= + - @``, a tab or a carriage return gets a leading single quote. Plain signed numbers are
+    the one exception (``+14155550100``, ``-3.5``): a spreadsheet reads them as the number, never as a formula,
+    and phone numbers in E.164 are in every row. Non-text cells (counts, durations) are left as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not PLAIN_NUMBER.fullmatch(value):
+        return f"'{value}"
+    return value
+
+
+def csv_row(call: Call) -> list[Any]:
+    return [
+        iso(call.created_at),
+        call.call_uuid,
+        call.from_number,
+        call.to_number,
+        call.agent.name if call.agent else "",
+        call.direction,
+        call.status,
+        "" if call.duration_seconds is None else call.duration_seconds,
+        call.sentiment,
+        "" if call.metrics.get("v2v_p50_ms") is None else call.metrics["v2v_p50_ms"],
+        call.metrics.get("interruptions", ""),
+        call.summary,
+    ]
 
 
 def csv_rows(calls: Iterable[Call]) -> Iterable[list[Any]]:
+    """The header, then one row per call with every cell made formula-safe (``csv_safe``)."""
     yield CSV_HEADER
     for call in calls:
-        yield [
-            iso(call.created_at),
-            call.call_uuid,
-            call.from_number,
-            call.to_number,
-            csv_safe(call.agent.name) if call.agent else "",
-            call.direction,
-            call.status,
-            "" if call.duration_seconds is None else call.duration_seconds,
-            call.sentiment,
-            "" if call.metrics.get("v2v_p50_ms") is None else call.metrics["v2v_p50_ms"],
-            call.metrics.get("interruptions", ""),
-            csv_safe(call.summary),
-        ]
+        yield [csv_safe(cell) for cell in csv_row(call)]

@@ -30,16 +30,16 @@ class Call(models.Model):
         DONE = "done"
         FAILED = "failed"
 
-    call_uuid = models.CharField("Plivo CallUUID", max_length=64, unique=True)
-    stream_id = models.CharField(max_length=64, blank=True)
+    call_uuid = models.CharField("Plivo CallUUID", max_length=128, unique=True)
+    stream_id = models.CharField(max_length=128, blank=True)
     agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="calls")
     agent_snapshot = models.JSONField(default=dict, blank=True)
     agent_version = models.PositiveIntegerField(null=True, blank=True)
     phone_number = models.ForeignKey(
         PhoneNumber, null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
     )
-    from_number = models.CharField(max_length=32, blank=True)
-    to_number = models.CharField(max_length=32, blank=True)
+    from_number = models.CharField(max_length=255, blank=True, help_text="E.164, or a SIP URI as sent.")
+    to_number = models.CharField(max_length=255, blank=True, help_text="E.164, or a SIP URI as sent.")
     direction = models.CharField(max_length=10, choices=Direction.choices, default=Direction.INBOUND)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.RINGING, db_index=True)
 
@@ -47,6 +47,9 @@ class Call(models.Model):
     answered_at = models.DateTimeField(null=True, blank=True)
     stream_started_at = models.DateTimeField(null=True, blank=True)
     stream_ended_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life from the process holding the call's stream."
+    )
     ended_at = models.DateTimeField(null=True, blank=True)
     duration_seconds = models.PositiveIntegerField(null=True, blank=True)
     hangup_cause = models.CharField(max_length=100, blank=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
+from django.db import transaction
 from django.utils import timezone
 
 from calls.config import call_config
@@ -35,7 +36,10 @@ def _start_stream(call_uuid: str, stream_id: str) -> LiveCall:
     if call is None or call.is_finished or not call.agent_snapshot:
         raise CallNotLive(f"call {call_uuid} is unknown, has ended or has no agent")
     Call.objects.filter(pk=call.pk).update(
-        stream_id=stream_id[:64], stream_started_at=call.stream_started_at or timezone.now(), stream_ended_at=None
+        stream_id=stream_id[:64],
+        stream_started_at=call.stream_started_at or timezone.now(),
+        stream_ended_at=None,
+        heartbeat_at=timezone.now(),
     )
     turns = list(call.turns.order_by("sequence").values_list("role", "text", "heard_text", "interrupted", "sequence"))
     history = tuple((role, heard if interrupted else text) for role, text, heard, interrupted, _ in turns)
@@ -84,6 +88,19 @@ def _merge_metrics(call_id: int, metrics: dict) -> None:
     Call.objects.filter(pk=call_id).update(metrics={**call.metrics, **metrics})
 
 
+def _add_error_note(call_id: int, note: str) -> None:
+    """Append ``note`` to the call's error notes (shown on the call page) unless it is there already."""
+    with transaction.atomic():
+        call = Call.objects.select_for_update().only("error_notes").get(pk=call_id)
+        if note not in call.error_notes.splitlines():
+            call.add_error_note(note)
+            call.save(update_fields=["error_notes"])
+
+
+def _heartbeat(call_id: int) -> None:
+    Call.objects.filter(pk=call_id, stream_ended_at__isnull=True).update(heartbeat_at=timezone.now())
+
+
 def _end_stream(call_id: int, stream_id: str, recording_path: str, stream_metrics: dict | None = None) -> None:
     """Close the call's stream, unless a newer stream of the same call has taken over."""
     call = Call.objects.only("metrics", "stream_id").get(pk=call_id)
@@ -102,3 +119,5 @@ save_turn = database_sync_to_async(_save_turn)
 add_event = database_sync_to_async(_add_event)
 merge_metrics = database_sync_to_async(_merge_metrics)
 end_stream = database_sync_to_async(_end_stream)
+heartbeat = database_sync_to_async(_heartbeat)
+add_error_note = database_sync_to_async(_add_error_note)

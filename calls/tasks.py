@@ -2,17 +2,20 @@
 
 finalize_call: aggregates -> analysis (summary, sentiment, extracted data) -> finalized_at -> webhook.
 deliver_webhook: one signed POST per call, recorded as a "webhook" CallEvent once delivered.
-sweep_orphaned_calls (beat): calls whose stream ended but whose hang-up callback never came.
+sweep_orphaned_calls (beat): calls whose stream ended but whose hang-up callback never came, calls whose server
+process died mid-stream (no heartbeat), and answered calls whose stream never connected.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from calls import customer_webhook as hooks
@@ -28,6 +31,7 @@ MAX_BACKOFF_SECONDS = 600
 STREAM_WAIT_RETRIES = 3
 STREAM_WAIT_SECONDS = 5
 ORPHAN_CAUSE = "stream-ended-without-hangup"
+NEVER_STREAMED_CAUSE = "stream-never-connected"
 
 
 def backoff(retries: int, base: int) -> int:
@@ -114,14 +118,50 @@ def close_orphan(call: Call) -> bool:
     return updated == 1
 
 
+def note(call_id: int, text: str) -> None:
+    call = Call.objects.only("error_notes").get(pk=call_id)
+    call.add_error_note(text)
+    call.save(update_fields=["error_notes"])
+
+
+def end_dead_streams(stale_seconds: int) -> int:
+    """Streams whose server process stopped beating (killed, crashed): they ended at their last sign of life."""
+    cutoff = timezone.now() - timedelta(seconds=stale_seconds)
+    dead = Call.objects.filter(stream_started_at__isnull=False, stream_ended_at__isnull=True, ended_at__isnull=True)
+    dead = dead.filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, stream_started_at__lt=cutoff))
+    ended = 0
+    for call in dead.only("pk", "heartbeat_at", "stream_started_at"):
+        last_seen = call.heartbeat_at or call.stream_started_at
+        ended += Call.objects.filter(pk=call.pk, stream_ended_at__isnull=True).update(stream_ended_at=last_seen)
+        note(call.pk, "The server process holding the call's audio stream stopped; the call was closed by the sweeper.")
+    return ended
+
+
+def fail_unstreamed(cutoff: datetime) -> list[int]:
+    """Answered calls whose audio stream never connected: failed, with the reason on the call."""
+    unstreamed = Call.objects.filter(
+        status=Call.Status.IN_PROGRESS, answered_at__lt=cutoff, stream_started_at__isnull=True, ended_at__isnull=True
+    )
+    failed = []
+    for call in unstreamed:
+        if Call.objects.filter(pk=call.pk, ended_at__isnull=True).update(
+            status=Call.Status.FAILED, ended_at=timezone.now(), hangup_cause=NEVER_STREAMED_CAUSE
+        ):
+            note(call.pk, "Plivo never opened the call's audio stream.")
+            failed.append(call.pk)
+    return failed
+
+
 @shared_task(ignore_result=True, time_limit=120, soft_time_limit=100)
 def sweep_orphaned_calls(minutes: int = 10) -> int:
-    """Close and finalize calls whose stream ended ``minutes`` ago without a hang-up; re-finalize stuck ones."""
+    """Close and finalize calls whose stream ended ``minutes`` ago without a hang-up (or whose process died, or
+    whose stream never connected); re-finalize stuck ones."""
+    end_dead_streams(settings.CALL_STALE_SECONDS)
     cutoff = timezone.now() - timedelta(minutes=minutes)
     orphans = Call.objects.filter(ended_at__isnull=True, stream_ended_at__lt=cutoff).exclude(
         status__in=[Call.Status.NO_AGENT, Call.Status.REJECTED]
     )
-    ids = [call.pk for call in orphans if close_orphan(call)]
+    ids = [call.pk for call in orphans if close_orphan(call)] + fail_unstreamed(cutoff)
     stuck = Call.objects.filter(ended_at__lt=cutoff, finalized_at__isnull=True).exclude(pk__in=ids)
     ids += list(stuck.values_list("pk", flat=True))
     for call_id in ids:

@@ -1,31 +1,64 @@
-"""The Plivo audio-stream WebSocket: authenticate, decode, hand off to the call runner. Nothing slow here."""
+"""The Plivo audio-stream WebSocket: authenticate, decode, hand off to the call runner. Nothing slow here.
+
+The socket's life does not depend on the channel layer (Redis): Channels' consumer loop would also receive from
+the layer and end the call when that fails, so this consumer runs the loop on the client socket only, and listens
+to the call's control group (operator hang-up, a newer socket) in a side task that retries (``calls.live``).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+import uuid
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 
 from calls import live, records
 from calls.plivo.tokens import BadStreamToken, read_stream_token
 from streaming import plivo
+from streaming.plivo import CLOSE_BAD_TOKEN, CLOSE_ERROR, CLOSE_NOT_LIVE, CLOSE_PROTOCOL, CLOSE_REPLACED
 from streaming.providers.registry import provider_factory
 from streaming.runner import CallRunner
 
 log = logging.getLogger(__name__)
 
-CLOSE_BAD_TOKEN = 4403
-CLOSE_NOT_LIVE = 4404
-CLOSE_PROTOCOL = 4400
-CLOSE_REPLACED = 4409
-CLOSE_ERROR = 4500
+__all__ = ["CLOSE_BAD_TOKEN", "CLOSE_ERROR", "CLOSE_NOT_LIVE", "CLOSE_PROTOCOL", "CLOSE_REPLACED"]
+
+# call_uuid → the socket that runs the call in this process (a newer one with a valid start replaces it)
+_RUNNING: dict[str, PlivoStreamConsumer] = {}
 
 
 class PlivoStreamConsumer(AsyncWebsocketConsumer):
     call_uuid = ""
     runner: CallRunner | None = None
+    _control: asyncio.Task | None = None
+    _replaced = False
+
+    async def __call__(self, scope, receive, send) -> None:
+        """Channels' ``AsyncConsumer.__call__`` with the client socket as the only source of messages.
+
+        Any error ends the call cleanly: the socket closed with 4500, and the teardown (runner stopped, control
+        listener cancelled) always runs; Channels would skip ``disconnect()`` when a handler raises.
+        """
+        self.scope = scope
+        self.channel_layer = None  # no layer receive in the consumer loop; see _listen_for_control
+        self.base_send = send
+        self.sender_id = uuid.uuid4().hex
+        self.opened_at = time.monotonic()
+        try:
+            await await_many_dispatch([receive], self.dispatch)
+        except StopConsumer:
+            pass
+        except Exception:
+            log.exception("Call %s: the stream socket failed; ending the call", self.call_uuid or "?")
+            await self._close_quietly(CLOSE_ERROR, "internal error")
+        finally:
+            await self._teardown()
 
     async def dispatch(self, message: dict) -> None:
         """Channels' dispatch without its per-message ``close_old_connections`` hop to the sync thread.
@@ -51,9 +84,7 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
             log.warning("Refused a Plivo stream: %s", exc)
             await self.close(code=CLOSE_NOT_LIVE)
             return
-        await self.accept()
-        await live.send_control(self.call_uuid, "replace", sender=self.channel_name)
-        await self.channel_layer.group_add(live.control_group(self.call_uuid), self.channel_name)
+        await self.accept()  # a socket takes the call over only with a valid start (see _take_over)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -77,14 +108,15 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
             self.runner.note_bad_frame(exc)
 
     async def _start(self, start: plivo.Start) -> None:
-        if self.runner is not None:
+        if self.runner is not None or self._replaced:
             return  # a repeated start changes nothing
         if start.call_id != self.call_uuid:
             await self.close(code=CLOSE_PROTOCOL, reason="start.callId does not match the stream token")
             return
         if start.encoding != plivo.MULAW or start.sample_rate != plivo.SAMPLE_RATE:
-            await self.close(code=CLOSE_PROTOCOL, reason=f"unsupported media format {start.encoding}")
+            await self.close(code=CLOSE_PROTOCOL, reason=f"unsupported media format {start.encoding}"[:120])
             return
+        await self._take_over()
         try:
             call = await records.start_stream(self.call_uuid, start.stream_id)
         except records.CallNotLive as exc:
@@ -98,8 +130,37 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
             provider_factory(),
             site_url=self._site_url(),
             greet=not call.reconnect,
+            opened_at=self.opened_at,
         )
+        _RUNNING[self.call_uuid] = self
+        self._control = asyncio.get_running_loop().create_task(live.listen_control(self.call_uuid, self._on_control))
         await self.runner.start()
+
+    async def _take_over(self) -> None:
+        """A valid start: the socket that ran the call so far is closed (4409) and its runner stopped first, here
+        directly, in another process through the control group (best effort: the layer may be down)."""
+        previous = _RUNNING.get(self.call_uuid)
+        if previous is not None and previous is not self:
+            await previous.replaced()
+        await live.send_control(self.call_uuid, "replace", sender=self.sender_id)
+
+    async def replaced(self) -> None:
+        if self._replaced:
+            return
+        self._replaced = True
+        log.warning("Call %s: stream replaced by a newer socket", self.call_uuid)
+        await self._close_quietly(CLOSE_REPLACED, "replaced by a newer stream for this call")
+        if self.runner:
+            await self.runner.stop()
+
+    async def _on_control(self, message: dict) -> None:
+        """From the call's control group: an operator's hang-up, or a newer socket for this call elsewhere."""
+        if message.get("sender") == self.sender_id:
+            return
+        if message.get("action") == "hangup" and self.runner:
+            self.runner.operator_hangup()
+        elif message.get("action") == "replace":
+            await self.replaced()
 
     def _site_url(self) -> str:
         if settings.PUBLIC_URL:
@@ -108,17 +169,20 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
         host = headers.get(b"host", b"localhost").decode("latin-1")
         return f"{'https' if self.scope.get('scheme') == 'wss' else 'http'}://{host}"
 
-    async def live_control(self, message: dict) -> None:
-        """From the channel layer: an operator's hang-up, or a newer socket for this call."""
-        if message.get("sender") == self.channel_name:
-            return
-        if message["action"] == "hangup" and self.runner:
-            self.runner.operator_hangup()
-        elif message["action"] == "replace":
-            await self.close(code=CLOSE_REPLACED)
+    async def _close_quietly(self, code: int, reason: str) -> None:
+        try:
+            await self.close(code=code, reason=reason)
+        except Exception:
+            log.info("Call %s: the socket could not be closed (already gone?)", self.call_uuid, exc_info=True)
 
     async def disconnect(self, code: int) -> None:
-        if self.call_uuid:
-            await self.channel_layer.group_discard(live.control_group(self.call_uuid), self.channel_name)
+        """Nothing here: ``_teardown`` runs when the consumer loop ends, however it ends."""
+
+    async def _teardown(self) -> None:
+        if self._control is not None:
+            self._control.cancel()
+            await asyncio.gather(self._control, return_exceptions=True)
+        if _RUNNING.get(self.call_uuid) is self:
+            del _RUNNING[self.call_uuid]
         if self.runner:
             await self.runner.stop()

@@ -1,11 +1,60 @@
-"""Counters for the caller's audio: frames in, bad frames, and how late we processed them."""
+"""Counters for the caller's audio: frames in, bad frames, how late we processed them; the flood guard."""
 
 from __future__ import annotations
 
+import enum
 import time
 from collections import deque
+from collections.abc import Callable
 
 MAX_LAG_MS = 2000
+BYTES_PER_MS = 8  # μ-law at 8 kHz
+FLOOD_ALLOWANCE_MS = 1000  # audio accepted ahead of real time (a burst after a network hiccup is behind, not ahead)
+FLOOD_LIMIT_MS = 10_000  # audio offered ahead of real time that ends the stream
+
+
+class Admit(enum.Enum):
+    ACCEPT = "accept"
+    DROP = "drop"
+    FLOOD = "flood"
+
+
+class FloodGuard:
+    """Caller audio against real time since the socket opened (Plivo cannot send audio before it is spoken).
+
+    Audio more than ``allowance_ms`` ahead of real time is dropped; offered audio (dropped included) more than
+    ``limit_ms`` ahead means a sustained flood. O(1) per frame: one clock read and a few additions.
+    """
+
+    def __init__(
+        self,
+        opened_at: float,
+        *,
+        allowance_ms: int = FLOOD_ALLOWANCE_MS,
+        limit_ms: int = FLOOD_LIMIT_MS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._opened_at = opened_at
+        self._allowance_ms = allowance_ms
+        self._limit_ms = limit_ms
+        self._clock = clock
+        self._accepted_ms = 0.0
+        self._offered_ms = 0.0
+
+    def admit(self, payload_bytes: int) -> Admit:
+        duration_ms = payload_bytes / BYTES_PER_MS
+        elapsed_ms = (self._clock() - self._opened_at) * 1000
+        self._offered_ms += duration_ms
+        if self._offered_ms - elapsed_ms > self._limit_ms:
+            return Admit.FLOOD
+        if self._accepted_ms + duration_ms - elapsed_ms > self._allowance_ms:
+            return Admit.DROP
+        self._accepted_ms += duration_ms
+        return Admit.ACCEPT
+
+    def ahead_ms(self) -> int:
+        """Offered audio ahead of real time now (for the log line of a flood)."""
+        return round(self._offered_ms - (self._clock() - self._opened_at) * 1000)
 
 
 class InboundStats:
@@ -16,6 +65,7 @@ class InboundStats:
 
     def __init__(self) -> None:
         self.frames = 0
+        self.flood_dropped_frames = 0
         self.bad_frames = 0
         self.unknown_events = 0
         self._pending: deque[int] = deque()
@@ -49,5 +99,6 @@ class InboundStats:
             "frames_out": frames_out,
             "bad_frames": self.bad_frames,
             "unknown_events": self.unknown_events,
+            "flood_dropped_frames": self.flood_dropped_frames,
             "inbound_lag_p99_ms": self.lag_p99_ms(),
         }

@@ -44,6 +44,14 @@ class Journal:
     def metrics(self, values: dict[str, Any]) -> None:
         self._writes.spawn(records.merge_metrics(self._call_id, values))
 
+    def error(self, provider: str, message: str, permanent: bool) -> None:
+        """A provider failed: an ``error`` event, and a line in the call's error notes (shown on the call page)."""
+        self.event("error", {"provider": provider, "message": message, "permanent": permanent})
+        self._writes.spawn(records.add_error_note(self._call_id, f"{provider or 'provider'}: {message}"))
+
+    def heartbeat(self) -> None:
+        self._writes.spawn(records.heartbeat(self._call_id))
+
     async def event_now(self, kind: str, data: dict[str, Any]) -> None:
         """Store an event and wait for it (hang-up and transfer are stored before the socket closes)."""
         await records.add_event(self._call_id, kind, data)

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from streaming import turns
 from streaming.audio import FRAME_BYTES, Framer, SpeechDetector, VadSpeechEnd, VadSpeechStart, VadVoiced
-from streaming.inbound import InboundStats
+from streaming.inbound import Admit, FloodGuard, InboundStats
 from streaming.providers.base import ProviderError, SpeechToText
 from streaming.recording import CallRecorder
 
@@ -30,9 +30,11 @@ class Listener:
         on_partial: Callable[[str], None],
         on_stt_failure: Callable[[ProviderError], None],
         restart_stt: Callable[[], Awaitable[SpeechToText]],
+        opened_at: float,
     ) -> None:
         self.stt = stt
         self.stats = InboundStats()
+        self.flood = FloodGuard(opened_at)
         self._dispatch = dispatch
         self._recorder = recorder
         self._on_partial = on_partial
@@ -49,10 +51,16 @@ class Listener:
         self.speech_started_at: float | None = None
         self.final_at: float | None = None
 
-    def feed(self, audio: bytes, timestamp_ms: int | None = None) -> None:
-        """A media frame from the socket. Only queues."""
-        self.stats.received(timestamp_ms)
-        self._inbound.put_nowait(audio)
+    def feed(self, audio: bytes, timestamp_ms: int | None = None) -> Admit:
+        """A media frame from the socket. Only queues, unless it is too far ahead of real time (see FloodGuard)."""
+        verdict = self.flood.admit(len(audio))
+        if verdict is Admit.ACCEPT:
+            self.stats.received(timestamp_ms)
+            self._inbound.put_nowait(audio)
+        else:
+            self.stats.received(None)
+            self.stats.flood_dropped_frames += 1
+        return verdict
 
     async def read_audio(self) -> None:
         while (chunk := await self._inbound.get()) is not None:

@@ -191,8 +191,9 @@ class Player:
         unplayed = max(0.0, utterance.play_end - self._clock())
         return max(0, utterance.sent_bytes - round(unplayed * 1000 / FRAME_MS) * FRAME_BYTES)
 
-    def interrupt(self) -> list[tuple[Utterance, str]]:
-        """Drop queued audio, clear Plivo's buffer, and return each cut utterance with its heard text."""
+    def interrupt(self, clear: bool = True) -> list[tuple[Utterance, str]]:
+        """Drop queued audio, clear Plivo's buffer (with ``clear``; not once the stream is gone), and return each
+        cut utterance with its heard text."""
         self._queue.clear()
         now = self._clock()
         cut = [(u, u.heard_text(self.played_bytes(u))) for u in self.active if not u.cancelled]
@@ -201,9 +202,9 @@ class Player:
             utterance.play_end = min(utterance.play_end, now)
             utterance.done.set()
             utterance.all_sent.set()
-        if any(u.sent_bytes for u, _ in cut):
-            clear = asyncio.ensure_future(self._send(plivo.clear_audio(self._stream_id)))
-            self._clearing.add(clear)  # keep a reference until it is sent
-            clear.add_done_callback(self._clearing.discard)
+        if clear and any(u.sent_bytes for u, _ in cut):
+            clear_task = asyncio.ensure_future(self._send(plivo.clear_audio(self._stream_id)))
+            self._clearing.add(clear_task)  # keep a reference until it is sent
+            clear_task.add_done_callback(self._clearing.discard)
         self._play_until = now
         return cut

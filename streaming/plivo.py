@@ -5,11 +5,26 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass, field
 
 MAX_PAYLOAD_BYTES = 64 * 1024
+# Refused before parsing: well above a media frame of the largest payload (87,384 base64 characters).
+MAX_FRAME_CHARS = 128 * 1024
+MAX_DEPTH = 8  # Plivo's frames nest 3 deep; json.loads recurses per level (RecursionError at ~1,000)
+MAX_NUMBER = 2**53  # sequence numbers, chunks, epoch-ms timestamps and sample rates all fit
+SHOWN_CHARS = 40  # of a refused value, in an error message (and so in the log)
 MULAW = "audio/x-mulaw"
 SAMPLE_RATE = 8000
+
+# WebSocket close codes of the stream socket (ours are in the 4000-4999 private range)
+CLOSE_PROTOCOL = 4400  # a frame that cannot go on the stream: audio before start, start for another call...
+CLOSE_BAD_TOKEN = 4403
+CLOSE_NOT_LIVE = 4404
+CLOSE_REPLACED = 4409  # a newer socket sent a valid start for the same call
+CLOSE_FLOOD = 4429  # caller audio sustained far ahead of real time
+CLOSE_ERROR = 4500  # our own failure: the call ended cleanly instead of running on half-dead
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 class CodecError(ValueError):
@@ -70,10 +85,17 @@ DTMF_DIGITS = frozenset("0123456789*#ABCD")
 
 
 def parse(frame: str | bytes, *, started: bool) -> Event:
-    """One Plivo JSON frame → a typed event. Raises CodecError on anything malformed."""
+    """One Plivo JSON frame → a typed event. Raises CodecError on anything malformed.
+
+    Hostile input is refused before ``json.loads`` where it is cheap (size, nesting) and during it otherwise
+    (``NaN``/``Infinity``); numbers are checked finite and in range where they are read.
+    """
+    _check_shape(frame)
     try:
-        message = json.loads(frame)
-    except (ValueError, UnicodeDecodeError):
+        message = json.loads(frame, parse_constant=_no_constant)
+    except CodecError:
+        raise
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise CodecError("frame is not JSON") from None
     if not isinstance(message, dict):
         raise CodecError("frame is not a JSON object")
@@ -89,7 +111,7 @@ def parse(frame: str | bytes, *, started: bool) -> Event:
     if event == "dtmf":
         digit = _obj(message, "dtmf").get("digit")
         if not isinstance(digit, str) or len(digit) != 1 or digit.upper() not in DTMF_DIGITS:
-            raise CodecError(f"dtmf digit must be one of 0-9 * # A-D, got {digit!r}")
+            raise CodecError(f"dtmf digit must be one of 0-9 * # A-D, got {_shown(digit)}")
         return Dtmf(digit.upper())
     if event in ("playedStream", "played"):
         name = message.get("name")
@@ -103,6 +125,39 @@ def parse(frame: str | bytes, *, started: bool) -> Event:
     return Unknown(event)
 
 
+def _check_shape(frame: str | bytes) -> None:
+    """Size, then nesting depth: counting brackets is C-speed; only a frame with many is scanned exactly."""
+    if len(frame) > MAX_FRAME_CHARS:
+        raise CodecError(f"frame is over {MAX_FRAME_CHARS} characters")
+    if isinstance(frame, bytes | bytearray):
+        opening = frame.count(b"{") + frame.count(b"[")
+    else:
+        opening = frame.count("{") + frame.count("[")
+    if opening > MAX_DEPTH and _depth(frame) > MAX_DEPTH:
+        raise CodecError(f"frame nests deeper than {MAX_DEPTH} levels")
+
+
+def _depth(frame: str | bytes) -> int:
+    text = frame.decode("utf-8", "replace") if isinstance(frame, bytes | bytearray) else frame
+    depth = deepest = 0
+    for char in _STRINGS.sub("", text):
+        if char in "{[":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "}]":
+            depth -= 1
+    return deepest
+
+
+def _no_constant(name: str) -> float:
+    raise CodecError(f"frame has a non-finite number ({name})")
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…"
+
+
 def _obj(message: dict, key: str) -> dict:
     value = message.get(key)
     if not isinstance(value, dict):
@@ -111,16 +166,18 @@ def _obj(message: dict, key: str) -> dict:
 
 
 def _optional_int(value: object, name: str) -> int | None:
+    """A finite number within ±2**53 (Plivo sends the timestamp as a string of epoch ms), else CodecError."""
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise CodecError(f"{name} must be a number")
-    if not isinstance(value, int | float | str):
-        raise CodecError(f"{name} must be a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float | str) or len(str(value)) > 24:
+        raise CodecError(f"{name} must be a number, got {_shown(value)}")
     try:
-        return int(value)  # Plivo sends timestamp as a string of epoch ms
-    except (TypeError, ValueError):
-        raise CodecError(f"{name} must be a number, got {value!r}") from None
+        number = int(value)  # int("1e400") and int("nan") are ValueErrors; int(inf) an OverflowError
+    except (TypeError, ValueError, OverflowError):
+        raise CodecError(f"{name} must be a number, got {_shown(value)}") from None
+    if abs(number) > MAX_NUMBER:
+        raise CodecError(f"{name} is out of range: {_shown(value)}")
+    return number
 
 
 def _media(message: dict) -> Media:
@@ -192,5 +249,5 @@ def clear_audio(stream_id: str) -> str:
 
 def send_dtmf(digits: str) -> str:
     if not digits or any(d.upper() not in DTMF_DIGITS for d in digits):
-        raise CodecError(f"sendDTMF digits must be 0-9 * # A-D, got {digits!r}")
+        raise CodecError(f"sendDTMF digits must be 0-9 * # A-D, got {_shown(digits)}")
     return json.dumps({"event": "sendDTMF", "dtmf": digits}, separators=(",", ":"))

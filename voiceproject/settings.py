@@ -6,21 +6,25 @@ from django.core.exceptions import ImproperlyConfigured
 
 from voiceproject.env import (
     database_from_url,
+    database_limits_from_env,
     env_bool,
     env_int,
     env_list,
     env_str,
     env_url,
+    secret_key,
+    secret_key_problem,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = env_str("DJANGO_SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG and env_bool("DJANGO_REQUIRE_SECRET_KEY", default=False):
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set in production")
-    SECRET_KEY = "insecure-development-key-change-me-in-production-0123456789abcdef"
+# Production never signs with the public development key (env.secret_key); voiceproject/checks.py makes a missing
+# or development key an error, and DJANGO_REQUIRE_SECRET_KEY=1 refuses to start right here.
+SECRET_KEY_PROBLEM = "" if DEBUG else secret_key_problem(env_str("DJANGO_SECRET_KEY"))
+if SECRET_KEY_PROBLEM and env_bool("DJANGO_REQUIRE_SECRET_KEY", default=False):
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set to a secret value in production")
+SECRET_KEY = secret_key(env_str("DJANGO_SECRET_KEY"), DEBUG)
 
 PUBLIC_URL = env_url("PUBLIC_URL", ("http", "https"))
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
@@ -48,6 +52,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "voiceproject.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "voiceproject.urls"
@@ -68,7 +73,12 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": database_from_url(env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))}
+# PostgreSQL: a psycopg pool per process (DB_POOL_*) and a statement timeout (README "Configuration").
+DATABASES = {
+    "default": database_from_url(
+        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"), database_limits_from_env()
+    )
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 FORMS_URLFIELD_ASSUME_HTTPS = True
 
@@ -112,6 +122,13 @@ else:
     CELERY_BROKER_URL = "memory://"
     CELERY_RESULT_BACKEND = None
     CELERY_TASK_ALWAYS_EAGER = True
+# The cache holds the Plivo signature nonces (replay refusal): shared through Redis, else per process.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 100_000}}
+    }
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -126,12 +143,25 @@ CELERY_BEAT_SCHEDULE = {
         "kwargs": {"minutes": env_int("ORPHAN_CALL_MINUTES", 10)},
     },
 }
+# The live engine marks its calls alive this often; the sweeper ends a call whose stream has been silent for
+# CALL_STALE_SECONDS (its server process died) and one whose stream never connected within ORPHAN_CALL_MINUTES.
+CALL_HEARTBEAT_SECONDS = env_int("CALL_HEARTBEAT_SECONDS", 15)
+# Provider deadlines of the live engine: no reply audio this long after the caller stopped talking → the fallback
+# line; an LLM or TTS stream that sends nothing for this long mid-reply fails the reply.
+REPLY_DEADLINE_MS = env_int("REPLY_DEADLINE_MS", 2000)
+LLM_STALL_MS = env_int("LLM_STALL_MS", 1500)
+TTS_STALL_MS = env_int("TTS_STALL_MS", 2000)
+CALL_STALE_SECONDS = env_int("CALL_STALE_SECONDS", 120)
 
 # --- Plivo ---
 PLIVO_AUTH_ID = env_str("PLIVO_AUTH_ID")
 PLIVO_AUTH_TOKEN = env_str("PLIVO_AUTH_TOKEN")
+# Without the token webhooks are not authenticated: in production only with this explicit opt-out (checks.py).
+PLIVO_ALLOW_UNSIGNED_WEBHOOKS = env_bool("PLIVO_ALLOW_UNSIGNED_WEBHOOKS", default=False)
 PLIVO_API_URL = env_url("PLIVO_API_URL", ("http", "https"))  # tests and self-hosted fakes only
 STREAM_TOKEN_MAX_AGE = env_int("STREAM_TOKEN_MAX_AGE", 4 * 3600)
+# The agents' call webhooks go to public addresses only, unless this allows private ones (agents/webhook_targets.py).
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
 
 # --- Speech and language providers ("auto" picks these when configured, else offline) ---
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")

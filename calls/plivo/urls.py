@@ -1,5 +1,6 @@
 from django.urls import path
 
+from calls import health
 from calls.plivo import webhooks
 
 urlpatterns = [
@@ -7,5 +8,5 @@ urlpatterns = [
     path("plivo/hangup/", webhooks.hangup, name="plivo-hangup"),
     path("plivo/stream-status/", webhooks.stream_status, name="plivo-stream-status"),
     path("plivo/transfer/", webhooks.transfer, name="plivo-transfer"),
-    path("healthz", webhooks.healthz, name="healthz"),
+    path("healthz", health.healthz, name="healthz"),
 ]

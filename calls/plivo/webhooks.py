@@ -1,4 +1,4 @@
-"""The Plivo webhooks: answer (XML that opens our stream), hangup, stream status, transfer; plus healthz."""
+"""The Plivo webhooks: answer (XML that opens our stream), hangup, stream status, transfer."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from agents.models import PhoneNumber, normalize_number
+from agents.models import PhoneNumber
 from calls.config import call_config
 from calls.models import Call, CallEvent
 from calls.plivo.answer_xml import decline_response, stream_response, transfer_response
+from calls.plivo.params import call_direction, duration_seconds, refused, stored_number
 from calls.plivo.signatures import plivo_signed, site_base
 from calls.plivo.tokens import make_stream_token, stream_path
 
@@ -51,7 +52,7 @@ def websocket_url(request: HttpRequest, path: str) -> str:
 
 
 def routed_number(params: dict[str, str]) -> PhoneNumber | None:
-    outbound = params.get("Direction", "inbound").lower() == "outbound"
+    outbound = call_direction(params) == Call.Direction.OUTBOUND
     return PhoneNumber.route(params["From"] if outbound else params["To"])
 
 
@@ -60,7 +61,7 @@ def routed_number(params: dict[str, str]) -> PhoneNumber | None:
 @plivo_signed
 def answer(request: HttpRequest) -> HttpResponse:
     params = plivo_params(request)
-    if error := missing(params, "CallUUID", "From", "To"):
+    if error := missing(params, "CallUUID", "From", "To") or refused(params):
         return error
     log.info("Plivo answer %s", params)
     number = routed_number(params)
@@ -86,11 +87,10 @@ def answer(request: HttpRequest) -> HttpResponse:
 
 
 def call_defaults(params: dict[str, str], number: PhoneNumber | None) -> dict:
-    direction = Call.Direction.OUTBOUND if params.get("Direction", "").lower() == "outbound" else Call.Direction.INBOUND
     return {
-        "from_number": normalize_number(params["From"]) or params["From"],
-        "to_number": normalize_number(params["To"]) or params["To"],
-        "direction": direction,
+        "from_number": stored_number(params["From"]),
+        "to_number": stored_number(params["To"]),
+        "direction": call_direction(params),
         "phone_number": number,
         "status": Call.Status.RINGING,
     }
@@ -98,7 +98,7 @@ def call_defaults(params: dict[str, str], number: PhoneNumber | None) -> dict:
 
 def no_agent_reason(params: dict[str, str], number: PhoneNumber | None) -> str:
     if number is None:
-        dialled = params["From"] if params.get("Direction", "").lower() == "outbound" else params["To"]
+        dialled = params["From"] if call_direction(params) == Call.Direction.OUTBOUND else params["To"]
         return f"No phone number configured for {dialled}."
     if not number.enabled:
         return f"Phone number {number.number} is disabled."
@@ -110,15 +110,15 @@ def no_agent_reason(params: dict[str, str], number: PhoneNumber | None) -> str:
 @plivo_signed
 def hangup(request: HttpRequest) -> HttpResponse:
     params = plivo_params(request)
-    if error := missing(params, "CallUUID"):
+    if error := missing(params, "CallUUID") or refused(params):
         return error
     with transaction.atomic():
         call, _ = Call.objects.select_for_update().get_or_create(
             call_uuid=params["CallUUID"],
             defaults={
-                "from_number": params.get("From", ""),
-                "to_number": params.get("To", ""),
-                "direction": params.get("Direction", "inbound") or "inbound",
+                "from_number": stored_number(params.get("From", "")),
+                "to_number": stored_number(params.get("To", "")),
+                "direction": call_direction(params),
             },
         )
         if call.ended_at is not None:
@@ -131,10 +131,10 @@ def hangup(request: HttpRequest) -> HttpResponse:
 
 def record_hangup(call: Call, params: dict[str, str]) -> None:
     call.ended_at = timezone.now()
-    call.hangup_cause = params.get("HangupCause", "")[:100]
+    call.hangup_cause = params.get("HangupCause", "")[: Call.hangup_cause.field.max_length]  # raw: hangup_data
     call.hangup_data = params
-    duration = params.get("Duration", "")
-    call.duration_seconds = int(duration) if duration.isdigit() else call.duration_seconds
+    if (seconds := duration_seconds(params.get("Duration", ""))) is not None:
+        call.duration_seconds = seconds
     if call.status not in (Call.Status.NO_AGENT, Call.Status.REJECTED):
         failed = params.get("CallStatus", "").lower() in FAILED_STATUSES
         call.status = Call.Status.FAILED if failed else Call.Status.COMPLETED
@@ -152,7 +152,7 @@ def schedule_finalize(call_id: int) -> None:
 @plivo_signed
 def stream_status(request: HttpRequest) -> HttpResponse:
     params = plivo_params(request)
-    if error := missing(params, "CallUUID"):
+    if error := missing(params, "CallUUID") or refused(params):
         return error
     call = Call.objects.filter(call_uuid=params["CallUUID"]).first()
     if call is None:
@@ -168,7 +168,7 @@ def stream_status(request: HttpRequest) -> HttpResponse:
 def transfer(request: HttpRequest) -> HttpResponse:
     """The aleg_url of a transfer: dial the agent's transfer number."""
     params = plivo_params(request)
-    if error := missing(params, "CallUUID"):
+    if error := missing(params, "CallUUID") or refused(params):
         return error
     call = Call.objects.filter(call_uuid=params["CallUUID"]).first()
     number = call_config(call.agent_snapshot).transfer_number if call else ""
@@ -176,7 +176,3 @@ def transfer(request: HttpRequest) -> HttpResponse:
         return xml(decline_response("Sorry, nobody is available to take your call. Goodbye."))
     CallEvent.objects.create(call=call, kind="transfer", data={"number": number, "status": "dialing"})
     return xml(transfer_response(number, caller_id=call.to_number))
-
-
-def healthz(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("ok", content_type="text/plain")

@@ -1,16 +1,29 @@
-"""The live call page's socket: session-authenticated, joins the call's watch group, forwards its events."""
+"""The live call page's socket: session-authenticated, joins the call's watch group, forwards its events.
+
+The page's events come through the channel layer (Redis in production). When the layer fails (Redis stopped or
+restarted) the socket is closed with 1013 "try again later" instead of an unexplained 1011, and the page
+(static/calls/live.js) reconnects with backoff; a reconnecting page passes ``?after=<last turn>`` and is sent the
+turns stored since, and "ended" if the call ended meanwhile.
+"""
 
 from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from calls.live import watch_group
-from calls.models import Call
+from calls.models import Call, Turn
 from calls.ui.access import can_view_calls
+
+log = logging.getLogger(__name__)
 
 CLOSE_FORBIDDEN = 4403
 CLOSE_UNKNOWN_CALL = 4404
+CLOSE_TRY_AGAIN = 1013  # the channel layer failed: the page reconnects
+MISSED_TURN_FIELDS = ("sequence", "role", "text", "heard_text", "interrupted", "start_ms")
 
 
 @database_sync_to_async
@@ -23,10 +36,31 @@ def check_access(user, call_uuid: str) -> int | None:
     return None
 
 
+@database_sync_to_async
+def missed_events(call_uuid: str, after: int) -> list[dict]:
+    """What a page that saw turns up to ``after`` missed: the later turns, then "ended" if the call is over."""
+    call = Call.objects.only("status", "stream_ended_at").get(call_uuid=call_uuid)
+    turns = Turn.objects.filter(call__call_uuid=call_uuid, sequence__gt=after).order_by("sequence")
+    events = [{"kind": "turn", "data": turn} for turn in turns.values(*MISSED_TURN_FIELDS)]
+    if not call.is_live:
+        events.append({"kind": "ended", "data": {}})
+    return events
+
+
 class LiveCallConsumer(AsyncJsonWebsocketConsumer):
     """Server → browser only: ``{"kind": ..., "data": ...}`` for every live event of one call."""
 
     group: str | None = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except Exception as exc:  # the layer's receive or group_add failed: Redis is down or was restarted
+            log.warning("Live page socket closed, channel layer failed: %s: %s", type(exc).__name__, exc)
+            try:
+                await self.close(code=CLOSE_TRY_AGAIN)
+            except Exception:
+                log.info("Live page socket already gone", exc_info=True)
 
     async def connect(self) -> None:
         call_uuid = self.scope["url_route"]["kwargs"]["call_uuid"]
@@ -37,6 +71,13 @@ class LiveCallConsumer(AsyncJsonWebsocketConsumer):
         self.group = watch_group(call_uuid)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        if (after := self._after()) is not None:
+            for event in await missed_events(call_uuid, after):
+                await self.send_json(event)
+
+    def _after(self) -> int | None:
+        values = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("after", [])
+        return int(values[0]) if values and values[0].lstrip("-").isdigit() else None
 
     async def disconnect(self, code: int) -> None:
         if self.group:

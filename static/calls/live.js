@@ -61,12 +61,40 @@
     },
   };
 
-  const socket = new WebSocket(scheme + window.location.host + root.dataset.wsPath);
-  socket.addEventListener("open", () => { status.textContent = "live"; });
-  socket.addEventListener("close", () => { if (ended.hidden) status.textContent = "disconnected"; });
-  socket.addEventListener("message", (event) => {
-    const message = JSON.parse(event.data);
-    const handle = handlers[message.kind];
-    if (handle) handle(message.data || {});
+  // Reconnects with backoff when the socket drops (a server restart, the channel layer's Redis restarting), and
+  // asks for the turns stored since the last one shown. 4403/4404 (no access, no such call) are final.
+  const FINAL_CODES = [4403, 4404];
+  const DELAYS_MS = [500, 1000, 2000, 5000];
+  let failures = 0;
+  let lastSequence = null;
+
+  function connect() {
+    const after = lastSequence === null ? "" : "?after=" + encodeURIComponent(lastSequence);
+    const socket = new WebSocket(scheme + window.location.host + root.dataset.wsPath + after);
+    socket.addEventListener("open", () => { failures = 0; status.textContent = "live"; });
+    socket.addEventListener("close", (event) => {
+      if (!ended.hidden) return;
+      if (FINAL_CODES.includes(event.code)) { status.textContent = "disconnected"; return; }
+      const delay = DELAYS_MS[Math.min(failures, DELAYS_MS.length - 1)];
+      failures += 1;
+      status.textContent = "reconnecting…";
+      window.setTimeout(connect, delay);
+    });
+    socket.addEventListener("message", (event) => {
+      const message = JSON.parse(event.data);
+      const data = message.data || {};
+      if (message.kind === "turn" && Number.isInteger(data.sequence)) {
+        lastSequence = Math.max(lastSequence === null ? 0 : lastSequence, data.sequence);
+      }
+      const handle = handlers[message.kind];
+      if (handle) handle(data);
+    });
+  }
+
+  list.querySelectorAll(".turn[data-seq]").forEach((item) => {
+    const sequence = parseInt(item.dataset.seq, 10);
+    if (Number.isInteger(sequence)) lastSequence = Math.max(lastSequence === null ? 0 : lastSequence, sequence);
   });
+  if (lastSequence === null) lastSequence = 0;
+  connect();
 })();

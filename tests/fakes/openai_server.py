@@ -51,8 +51,11 @@ class ChatScript:
     tool_calls: list[ScriptedToolCall] = field(default_factory=list)
     status: int = 200
     error_code: str | None = None  # overrides the default code for ``status`` (e.g. "insufficient_quota")
-    first_token_delay: float = 0.0
+    first_token_delay: float = 0.0  # after the response headers
     chunk_delay: float = 0.0
+    headers_delay: float = 0.0  # before anything is sent (a server that accepted the request and hangs)
+    stall_after_chunks: int | None = None  # send this many SSE chunks, then nothing for ``stall_seconds``
+    stall_seconds: float = 0.0
     cut_after_chunks: int | None = None  # drop the connection after this many SSE chunks
     usage: tuple[int, int] = (42, 7)
     finish_reason: str | None = None  # default: "tool_calls" when there are tool calls, else "stop"
@@ -205,6 +208,7 @@ def _handler_for(fake: OpenAIFake) -> type[BaseHTTPRequestHandler]:
                 self.send_json(404, error_body(404))
                 return
             script = fake.next_script(body)
+            time.sleep(script.headers_delay)
             if script.status != 200:
                 self.send_json(script.status, error_body(script.status, script.error_code))
             elif body.get("stream"):
@@ -242,6 +246,8 @@ def _handler_for(fake: OpenAIFake) -> type[BaseHTTPRequestHandler]:
                         return
                     if index:
                         time.sleep(script.chunk_delay)
+                    if index == script.stall_after_chunks:
+                        time.sleep(script.stall_seconds)
                     self.write_chunk(event.encode())
                 self.write_chunk(b"")
             except (BrokenPipeError, ConnectionResetError):
