@@ -69,7 +69,10 @@ class Call(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        permissions = [("view_call_records", "Can browse calls, transcripts and recordings")]
+        permissions = [
+            ("view_call_records", "Can browse calls, transcripts and recordings"),
+            ("hangup_call", "Can hang up live calls from the live page"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.from_number} → {self.to_number} ({self.call_uuid})"

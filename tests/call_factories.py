@@ -96,11 +96,16 @@ def add_event(call: Call, kind: str, data: dict, seconds: float) -> CallEvent:
     return event
 
 
-def make_user(username: str, *, permitted: bool = False, staff: bool = False, password: str | None = None) -> User:
-    """A user (with an unusable password unless one is given: hashing is slow)."""
+def make_user(
+    username: str, *, permitted: bool = False, staff: bool = False, password: str | None = None, hangup: bool = False
+) -> User:
+    """A user (with an unusable password unless one is given: hashing is slow); ``permitted`` may view calls,
+    ``hangup`` may also hang them up."""
     user = User.objects.create_user(username, password=password, is_staff=staff)
     if permitted:
         user.user_permissions.add(Permission.objects.get(codename="view_call_records"))
+    if hangup:
+        user.user_permissions.add(Permission.objects.get(codename="hangup_call"))
     return user
 
 

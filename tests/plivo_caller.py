@@ -43,6 +43,7 @@ class PlivoCaller:
         self.chunk = 0
         self._media_template = wire.media_template(stream_id)
         self.closed_code: int | None = None
+        self.closed_reason = ""
         self.ack_checkpoints = True
         self._tasks: list[asyncio.Task] = []
         self._changed = asyncio.Event()
@@ -104,6 +105,7 @@ class PlivoCaller:
                 raise
             if raw["type"] == "websocket.close":
                 self.closed_code = raw.get("code", 1000)
+                self.closed_reason = raw.get("reason") or ""
                 self._changed.set()
                 return
             message = json.loads(raw["text"])

@@ -108,7 +108,7 @@ def seed() -> tuple[Call, Call]:
         stream_ended_at=None,
         duration_seconds=None,
     )
-    make_user("operator", permitted=True, password=PASSWORD)
+    make_user("operator", permitted=True, hangup=True, password=PASSWORD)
     move_to_recent_days()  # so the dashboard's default period shows them
     return booked, live
 

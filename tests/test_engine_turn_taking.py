@@ -56,6 +56,19 @@ async def test_barge_in_clears_audio_and_records_what_was_heard(scripted):
     await caller.hang_up()
 
 
+async def test_a_caller_who_hangs_up_mid_reply_leaves_the_part_they_heard(scripted):
+    scripted.replies = [LONG_REPLY]
+    scripted.ms_per_char = 40
+    caller = await answered_with_reply(scripted, ["What are your opening hours?"])
+    await caller.hang_up()  # Plivo closes the stream: no clearAudio, no checkpoint for the reply
+    await eventually(lambda: len(turns()) == 2 and turns()[1][3])
+    agent_turn = await sync_to_async(Turn.objects.get)(sequence=2)
+    assert agent_turn.interrupted and agent_turn.text == LONG_REPLY
+    assert agent_turn.heard_text and LONG_REPLY.startswith(agent_turn.heard_text)
+    assert len(agent_turn.heard_text) < len(LONG_REPLY)
+    assert caller.events("clearAudio") == []
+
+
 async def test_backchannel_does_not_interrupt(scripted):
     scripted.replies = [LONG_REPLY]
     scripted.ms_per_char = 40

@@ -52,7 +52,7 @@ def communicator(call_uuid: str, session: str = "", origin: bytes = b"http://tes
 @pytest.mark.django_db
 def test_live_page_shows_stored_turns_socket_path_and_hangup_form(client):
     call = live_call()
-    client.force_login(make_user("operator", permitted=True))
+    client.force_login(make_user("operator", permitted=True, hangup=True))
     html = client.get(f"/calls/{call.pk}/live/").content.decode()
     assert '<div id="live" data-ws-path="/ws/calls/CA-known-1/live/">' in html
     assert html.count('<li class="turn ') == 7
@@ -122,7 +122,7 @@ def test_hangup_button_sends_the_control_message_and_records_it():
     call = live_call()
     channel = control_channel(call.call_uuid)
     client = Client(enforce_csrf_checks=True)
-    client.force_login(make_user("operator", permitted=True))
+    client.force_login(make_user("operator", permitted=True, hangup=True))
     page = client.get(f"/calls/{call.pk}/live/")
     token = page.context["csrf_token"]
     assert client.post(f"/calls/{call.pk}/hangup/").status_code == 403  # no CSRF token
@@ -138,7 +138,7 @@ def test_hangup_button_sends_the_control_message_and_records_it():
 def test_hangup_of_an_ended_call_sends_nothing(client):
     call = make_call(dental_agent())
     channel = control_channel(call.call_uuid)
-    client.force_login(make_user("operator", permitted=True))
+    client.force_login(make_user("operator", permitted=True, hangup=True))
     response = client.post(f"/calls/{call.pk}/hangup/", follow=True)
     assert response.redirect_chain == [(f"/calls/{call.pk}/", 302)]
     assert "This call has already ended." in response.content.decode()

@@ -1,4 +1,5 @@
-"""Who may see calls: staff, or users with the ``calls.view_call_records`` permission."""
+"""Who may see calls: staff, or users with the ``calls.view_call_records`` permission. Hanging a live call up
+takes ``calls.hangup_call`` as well (superusers have every permission)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
 VIEW_PERMISSION = "calls.view_call_records"
+HANGUP_PERMISSION = "calls.hangup_call"
 LOGIN_URL_NAME = "calls-login"
 
 
@@ -19,6 +21,11 @@ def can_view_calls(user) -> bool:
     if user is None or not user.is_authenticated or not user.is_active:
         return False
     return user.is_staff or user.has_perm(VIEW_PERMISSION)
+
+
+def can_hang_up(user) -> bool:
+    """May see calls and holds the hang-up permission: viewing alone (even as staff) is not enough."""
+    return can_view_calls(user) and user.has_perm(HANGUP_PERMISSION)
 
 
 def calls_viewer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

@@ -6,6 +6,7 @@ import json
 
 from asgiref.sync import async_to_sync
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -15,7 +16,7 @@ from calls.config import call_config
 from calls.export import format_offset
 from calls.live import send_control
 from calls.models import Call, CallEvent
-from calls.ui.access import calls_viewer_required
+from calls.ui.access import calls_viewer_required, can_hang_up
 from calls.ui.charts import waterfall_chart
 from calls.ui.filters import CallFilterForm, filter_calls
 from calls.ui.recordings import recording_file
@@ -75,7 +76,7 @@ def call_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def live_call(request: HttpRequest, pk: int) -> HttpResponse:
     call = get_object_or_404(Call.objects.select_related("agent"), pk=pk)
     turns = [(turn, format_offset(turn.start_ms)) for turn in call.turns.order_by("sequence")]
-    context = {"call": call, "turns": turns}
+    context = {"call": call, "turns": turns, "can_hang_up": can_hang_up(request.user)}
     return render(request, "calls/live.html", context)
 
 
@@ -83,6 +84,8 @@ def live_call(request: HttpRequest, pk: int) -> HttpResponse:
 @calls_viewer_required
 def hangup_call(request: HttpRequest, pk: int) -> HttpResponse:
     """Ask the server process holding the call's socket to hang up (through the channel layer)."""
+    if not can_hang_up(request.user):
+        raise PermissionDenied("You may not hang up calls.")
     call = get_object_or_404(Call, pk=pk)
     if not call.is_live:
         messages.info(request, "This call has already ended.")
