@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from agents.models import Agent, ExtractionField, FaqEntry, PhoneNumber
+from agents.validators import validate_webhook_url
 
 
 class PhoneNumberInline(admin.TabularInline):
@@ -27,8 +29,21 @@ class ExtractionFieldInline(admin.TabularInline):
     fields = ["name", "type", "description"]
 
 
+class AgentForm(forms.ModelForm):
+    class Meta:
+        model = Agent
+        fields = "__all__"
+
+    def clean_webhook_url(self) -> str:
+        """Only http(s) URLs of public hosts (``agents.webhook_targets``): checked again before each delivery."""
+        url = self.cleaned_data["webhook_url"]
+        validate_webhook_url(url)
+        return url
+
+
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
+    form = AgentForm
     list_display = [
         "name",
         "enabled",

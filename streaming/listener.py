@@ -110,4 +110,4 @@ class Listener:
 
     def caller_turn_end_ms(self) -> int:
         """Stream time at which the caller's last utterance ended (now, if the VAD has not closed it yet)."""
-        return self.speech_end_ms if self.speech_end_ms >= self.speech_onset_ms else self.caller_ms
+        return self.speech_end_ms if self.speech_end_ms > self.speech_onset_ms else self.caller_ms

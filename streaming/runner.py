@@ -186,7 +186,7 @@ class CallRunner:
     # ---- what the consumer hands over ----
     def handle(self, event: plivo.Event) -> None:
         """Every decoded Plivo event after ``start`` (``start`` itself creates the runner, ``stop`` closes it)."""
-        if self._stopping is not None:
+        if self._ending is not None or self._stopping is not None:
             return
         if isinstance(event, plivo.Media):
             if self.listener.feed(event.payload, event.timestamp_ms) is Admit.FLOOD:

@@ -99,6 +99,28 @@ def test_temperature_out_of_range_and_bad_language(admin_client):
     }
 
 
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [("http://169.254.169.254/latest/meta-data/", "169.254.169.254"), ("https://10.0.0.1/hook", "10.0.0.1")],
+)
+def test_private_webhook_url_is_refused(admin_client, url, name):
+    errors = errors_of(admin_client.post(ADD_URL, agent_form(webhook_url=url)))
+    assert errors == {
+        "webhook_url": [
+            f"{name} is a loopback, link-local, private, multicast, reserved or unspecified address: webhooks go "
+            "to public addresses only (WEBHOOK_ALLOW_PRIVATE_TARGETS=1 allows private ones)."
+        ]
+    }
+    assert Agent.objects.count() == 0
+
+
+def test_private_webhook_url_is_accepted_when_allowed(admin_client, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    response = admin_client.post(ADD_URL, agent_form(webhook_url="http://10.0.0.1/hook"))
+    assert response.status_code == 302
+    assert Agent.objects.get().webhook_url == "http://10.0.0.1/hook"
+
+
 def test_number_already_used_is_refused(admin_client):
     make_agent(number="+14155550123")
     response = admin_client.post(ADD_URL, agent_form(name="Second"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from calls.models import Call
+from calls.models import Call, CallEvent
 from tests.call_factories import add_event, dental_agent, make_call, make_user, store_recording, three_calls, wav_bytes
 
 pytestmark = pytest.mark.django_db
@@ -55,6 +55,34 @@ def test_permitted_users_and_staff_see_every_page(client, call, kind):
     client.force_login(make_user("operator", permitted=kind == "permitted", staff=kind == "staff"))
     for url in page_urls(call):
         assert client.get(url).status_code == 200, url
+
+
+def live_call() -> Call:
+    return make_call(dental_agent(), status=Call.Status.IN_PROGRESS, ended_at=None, stream_ended_at=None)
+
+
+@pytest.mark.parametrize("kind", ["permitted", "staff"])
+def test_viewers_without_the_hangup_permission_see_no_button_and_cannot_hang_up(client, kind):
+    call = live_call()
+    client.force_login(make_user("viewer", permitted=kind == "permitted", staff=kind == "staff"))
+    page = client.get(reverse("call-live", args=[call.pk]))
+    html = page.content.decode()
+    assert page.status_code == 200 and '<div id="live" data-ws-path="/ws/calls/CA-known-1/live/">' in html
+    assert 'id="hangup"' not in html and "/hangup/" not in html
+    response = client.post(reverse("call-hangup", args=[call.pk]))
+    assert response.status_code == 403
+    assert CallEvent.objects.count() == 0
+
+
+def test_the_hangup_permission_shows_the_button_and_hangs_up(client):
+    call = live_call()
+    client.force_login(make_user("operator", permitted=True, hangup=True))
+    html = client.get(reverse("call-live", args=[call.pk])).content.decode()
+    assert f'<form method="post" action="/calls/{call.pk}/hangup/" class="actions">' in html
+    assert '<button type="submit" class="danger" id="hangup">Hang up</button>' in html
+    response = client.post(reverse("call-hangup", args=[call.pk]))
+    assert (response.status_code, response["Location"]) == (302, f"/calls/{call.pk}/live/")
+    assert list(CallEvent.objects.values_list("kind", "data")) == [("hangup-requested", {"by": "operator"})]
 
 
 def test_login_page_logs_a_permitted_user_in_and_returns_to_the_page(client, settings):

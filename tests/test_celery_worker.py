@@ -34,6 +34,7 @@ def start_worker(redis_url: str, database_url: str, queue: str, log: Path) -> su
         "OPENAI_API_KEY": "",
         "OPENAI_BASE_URL": "",
         "DJANGO_SETTINGS_MODULE": "voiceproject.settings",
+        "WEBHOOK_ALLOW_PRIVATE_TARGETS": "1",  # the receiver is on 127.0.0.1
     }
     command = [sys.executable, "-m", "celery", "-A", "tests.celery_test_app", "worker", "--pool=solo", "-Q", queue,
                "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO"]  # fmt: skip
@@ -75,6 +76,7 @@ def test_finalize_and_webhook_run_on_a_real_worker(redis_url, tmp_path):
     assert (call.analysis_status, call.summary, call.metrics) == ("done", OFFLINE_SUMMARY, KNOWN_AGGREGATES)
     assert call.finalized_at is not None
     [(_, headers, body)] = receiver.requests
-    assert headers["x-signature"] == "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    signed = headers["x-signature-timestamp"].encode() + b"." + body
+    assert headers["x-signature"] == "sha256=" + hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
     assert b'"summary":"Caller: Hi, I\'d like to book a cleaning' in body
     assert "celery@" in log.read_text()  # it really was a worker process

@@ -81,6 +81,7 @@ def server(limited_role_url: str, tmp_path_factory) -> Iterator[LiveServer]:
         DB_POOL_MIN_SIZE="2",
         DB_POOL_MAX_SIZE="3",
         DB_POOL_TIMEOUT="2",
+        DB_STATEMENT_TIMEOUT_MS="1500",
         PLIVO_AUTH_TOKEN=TOKEN,
         VOICE_PROVIDER_FACTORY=SCRIPTED,
         SCRIPTED_TRANSCRIPTS="What are your opening hours?",
@@ -149,6 +150,28 @@ async def test_answer_burst_on_three_connections_never_500s_and_recovers(server,
             assert (response.status_code, "<Stream" in response.text) == (200, True)
     expected = sorted((u, SIP_CALLER, "+14155550100", "inbound", "in-progress") for u in burst + later)
     assert calls(admin_url, burst + later) == expected
+    assert "Traceback" not in server.log()
+
+
+@pytest.mark.timeout(120)
+async def test_stuck_table_gives_503s_then_every_call_is_answered(server, admin_url):
+    """calls_call locked until the whole burst is answered: queries hit the 1.5 s statement timeout, requests waiting
+    for a connection the 2 s pool timeout; both answer 503 + Retry-After, and the retries after the lock is released
+    are all answered."""
+    burst = [uuid_80(200 + n) for n in range(BURST)]
+    async with httpx.AsyncClient(timeout=30) as http:
+        with psycopg.connect(admin_url) as locker:
+            locker.execute("LOCK TABLE calls_call IN ACCESS EXCLUSIVE MODE")
+            first = await asyncio.gather(*(post_answer(http, server.url, u) for u in burst))
+        for response in first:
+            assert_answered_or_retry_later(response)
+        assert {r.status_code for r in first} == {503}  # lock held past every statement and pool timeout
+        final = await asyncio.gather(
+            *(answer_with_retries(http, server.url, u, r) for u, r in zip(burst, first, strict=True))
+        )
+        assert final == [200] * BURST
+    expected = sorted((u, SIP_CALLER, "+14155550100", "inbound", "in-progress") for u in burst)
+    assert calls(admin_url, burst) == expected
     assert "Traceback" not in server.log()
 
 

@@ -3,7 +3,6 @@ failure of ours ends the call cleanly (4500) with every task finished and the of
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 
@@ -21,6 +20,7 @@ from tests import engine_support
 from tests.factories import add_faq, make_agent
 from tests.speech import silence_ulaw, synthesize_ulaw
 from tests.stream_checks import assert_no_leaked_tasks, running_tasks, start_call, wait_closed
+from tests.test_engine_call import eventually
 
 SILENCE = base64.b64encode(silence_ulaw(20)).decode()
 NUMBERS = ("Infinity", "-Infinity", "NaN", "1e400", "-1e400", '"1e400"', '"Infinity"', '"NaN"', "1" + "0" * 30)
@@ -37,7 +37,7 @@ def media_with(field: str, value: str) -> str:
 BAD = [
     ("deep object", '{"a":' * 1000 + "1" + "}" * 1000, "frame nests deeper than 8 levels"),
     ("deep array", "[" * 1000 + "]" * 1000, "frame nests deeper than 8 levels"),
-    ("deep inside media", media_with("chunk", "[" * 100_000 + "]" * 100_000)[:131_000], "frame is over"),
+    ("deep inside media", media_with("chunk", "[" * 60_000 + "]" * 60_000), "frame nests deeper than 8 levels"),
     ("deep chunk", media_with("chunk", "[" * 50 + "]" * 50), "frame nests deeper than 8 levels"),
     ("deep binary", ("[" * 2000 + "]" * 2000).encode(), "frame nests deeper than 8 levels"),
     *(
@@ -78,11 +78,15 @@ def test_numbers_at_the_edge_of_the_range_are_accepted():
     assert plivo.parse(media_with("chunk", "7.9"), started=True).chunk == 7
 
 
-def test_a_frame_at_the_nesting_limit_is_accepted():
-    nested = "[" * 6 + "]" * 6  # + the frame's own object and media object = 8 levels
-    assert plivo.parse(media_with("chunk", '"x"').replace('"x"', '"[[[[[[[[[[[["'), started=True)
-    with pytest.raises(CodecError, match="chunk must be a number"):
-        plivo.parse(media_with("chunk", nested), started=True)
+def test_nesting_up_to_the_limit_is_parsed_and_brackets_in_strings_do_not_count():
+    at_limit = media_with("chunk", "[" * 6 + "1" + "]" * 6)  # the frame's object + media object + 6 arrays = 8
+    with pytest.raises(CodecError, match="chunk must be a number, got \\[\\[\\["):
+        plivo.parse(at_limit, started=True)
+    with pytest.raises(CodecError, match="frame nests deeper than 8 levels"):
+        plivo.parse(media_with("chunk", "[" * 7 + "1" + "]" * 7), started=True)
+    in_string = media_with("chunk", '"' + "[{" * 50 + '"')
+    with pytest.raises(CodecError, match="chunk must be a number, got '\\[\\{"):
+        plivo.parse(in_string, started=True)
 
 
 pytestmark_db = pytest.mark.django_db(transaction=True)
@@ -186,7 +190,10 @@ async def test_crashes_mid_speech_give_the_decoder_back_and_later_calls_still_he
     await assert_no_leaked_tasks(baseline)
     assert (offline_stt.busy, offline_stt.idle) == (0, 1)
     texts = await sync_to_async(lambda: list(Turn.objects.values_list("call__call_uuid", "role", "text")))()
-    assert texts == [("after-crashes", "caller", "what are your opening hours"), ("after-crashes", "agent", "Nine to five.")]
+    assert texts == [
+        ("after-crashes", "caller", "what are your opening hours"),
+        ("after-crashes", "agent", "Nine to five."),
+    ]
     ended = await sync_to_async(lambda: Call.objects.filter(stream_ended_at__isnull=False).count())()
     assert ended == offline_stt.max_size + 3
 
@@ -206,8 +213,9 @@ async def test_a_failing_call_task_ends_the_call_with_4500(scripted, monkeypatch
     caller = await start_call("call-1")
     assert await wait_closed(caller) == 4500
     assert caller.closed_reason == "internal error (RuntimeError)"
-    await assert_no_leaked_tasks(baseline | set(caller._tasks))
+    # the runner stops at once, before the server reports the socket gone: the stream's record is closed
+    await eventually(lambda: Call.objects.filter(stream_ended_at__isnull=False).exists())
     call = await sync_to_async(Call.objects.get)()
-    assert call.stream_ended_at is not None and call.metrics["stream"]["frames_in"] >= 10
+    assert call.metrics["stream"]["frames_in"] >= 10
     await caller.hang_up()
     await assert_no_leaked_tasks(baseline)

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -19,6 +20,12 @@ from tests.test_call_metrics import KNOWN_AGGREGATES
 
 pytestmark = pytest.mark.django_db
 SECRET = "s3cret-key"
+
+
+@pytest.fixture(autouse=True)
+def local_receivers_allowed(settings):
+    """The receiver listens on 127.0.0.1, a private address: these tests allow it explicitly."""
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
 
 
 @pytest.fixture
@@ -45,8 +52,10 @@ def test_webhook_is_signed_and_retried_after_a_500(receiver):
     assert len(receiver.requests) == 2
     (path, headers, body), (_, _, retried_body) = receiver.requests
     assert (path, headers["content-type"], headers["x-call-uuid"]) == ("/hooks/calls", "application/json", "CA-known-1")
-    expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-    assert headers["x-signature"] == expected == signature(body, SECRET)
+    timestamp = headers["x-signature-timestamp"]
+    assert abs(int(timestamp) - time.time()) < 60
+    expected = "sha256=" + hmac.new(SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    assert headers["x-signature"] == expected == signature(body, SECRET, int(timestamp))
     assert retried_body == body
     payload = json.loads(body)
     assert sorted(payload) == [

@@ -148,7 +148,7 @@ CELERY_BEAT_SCHEDULE = {
 CALL_HEARTBEAT_SECONDS = env_int("CALL_HEARTBEAT_SECONDS", 15)
 # Provider deadlines of the live engine: no reply audio this long after the caller stopped talking → the fallback
 # line; an LLM or TTS stream that sends nothing for this long mid-reply fails the reply.
-REPLY_DEADLINE_MS = env_int("REPLY_DEADLINE_MS", 2000)
+REPLY_DEADLINE_MS = env_int("REPLY_DEADLINE_MS", 1900)
 LLM_STALL_MS = env_int("LLM_STALL_MS", 1500)
 TTS_STALL_MS = env_int("TTS_STALL_MS", 2000)
 CALL_STALE_SECONDS = env_int("CALL_STALE_SECONDS", 120)

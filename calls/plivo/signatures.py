@@ -16,7 +16,7 @@ Three checks, in order, all answered with 403 and a log line that names the reas
    requests racing through several processes (with the Redis cache) exactly one passes. V3 signatures carry no
    timestamp, so the window is ours (``NONCE_WINDOW_SECONDS``); the handlers are idempotent per CallUUID after it.
 
-What remains (documented in README.md): a body re-split that reaches us *before* the genuine request (the attacker
+What remains: a body re-split that reaches us *before* the genuine request (the attacker
 must have captured a signed request and delayed the original), and nonces remembered per process when REDIS_URL is
 unset. The body's concatenation cannot be made unambiguous locally without refusing genuine requests (caller names
 and SIP headers are free text).
