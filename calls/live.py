@@ -57,12 +57,27 @@ class _Outage:
 _sends = _Outage("live events and control")
 
 
+async def _twice(command: Callable[[], Awaitable[None]]) -> None:
+    """Run ``command``, again at once if it fails: after a Redis restart the first command on each pooled
+    connection fails (the connection went stale); the second gets a fresh one."""
+    try:
+        await command()
+    except Exception:
+        await command()
+
+
+async def join(group: str, channel: str) -> None:
+    """Add ``channel`` to ``group`` (bounded by SEND_TIMEOUT; one retry, see ``_twice``). Raises when it fails."""
+    layer = get_channel_layer()
+    await asyncio.wait_for(_twice(lambda: layer.group_add(group, channel)), SEND_TIMEOUT)
+
+
 async def _group_send(group: str, message: dict) -> bool:
     layer = get_channel_layer()
     if layer is None:
         return False
     try:
-        await asyncio.wait_for(layer.group_send(group, message), SEND_TIMEOUT)
+        await asyncio.wait_for(_twice(lambda: layer.group_send(group, message)), SEND_TIMEOUT)
     except Exception as exc:  # TimeoutError, redis ConnectionError, ...: a live page is not worth a call
         _sends.failed(exc)
         return False
@@ -95,7 +110,7 @@ async def listen_control(call_uuid: str, handle: Callable[[dict], Awaitable[None
     while True:
         channel = await layer.new_channel()
         try:
-            await asyncio.wait_for(layer.group_add(control_group(call_uuid), channel), SEND_TIMEOUT)
+            await join(control_group(call_uuid), channel)
             outage.worked()
             failures = 0
             while True:

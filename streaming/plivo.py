@@ -12,6 +12,8 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 # Refused before parsing: well above a media frame of the largest payload (87,384 base64 characters).
 MAX_FRAME_CHARS = 128 * 1024
 MAX_DEPTH = 8  # Plivo's frames nest 3 deep; json.loads recurses per level (RecursionError at ~1,000)
+MAX_CONTAINERS = 32  # "{" and "[" in one frame, in strings too (Plivo's frames have at most 4)
+MAX_STRING_MARKS = 256  # '"' and backslashes in a frame that needs its nesting measured
 MAX_NUMBER = 2**53  # sequence numbers, chunks, epoch-ms timestamps and sample rates all fit
 SHOWN_CHARS = 40  # of a refused value, in an error message (and so in the log)
 MULAW = "audio/x-mulaw"
@@ -24,7 +26,7 @@ CLOSE_NOT_LIVE = 4404
 CLOSE_REPLACED = 4409  # a newer socket sent a valid start for the same call
 CLOSE_FLOOD = 4429  # caller audio sustained far ahead of real time
 CLOSE_ERROR = 4500  # our own failure: the call ended cleanly instead of running on half-dead
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+_TOKENS = re.compile(r'[\[\]{}"\\]')  # what the nesting scan looks at (found in C)
 
 
 class CodecError(ValueError):
@@ -92,7 +94,7 @@ def parse(frame: str | bytes, *, started: bool) -> Event:
     """
     _check_shape(frame)
     try:
-        message = json.loads(frame, parse_constant=_no_constant)
+        message = _JSON.decode(frame if isinstance(frame, str) else frame.decode("utf-8"))
     except CodecError:
         raise
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -126,27 +128,41 @@ def parse(frame: str | bytes, *, started: bool) -> Event:
 
 
 def _check_shape(frame: str | bytes) -> None:
-    """Size, then nesting depth: counting brackets is C-speed; only a frame with many is scanned exactly."""
+    """Size, then nesting. Counting is C-speed; only a frame with more than MAX_DEPTH opening brackets (never a
+    Plivo frame) gets the exact scan, and that one sees at most a few hundred tokens."""
     if len(frame) > MAX_FRAME_CHARS:
         raise CodecError(f"frame is over {MAX_FRAME_CHARS} characters")
-    if isinstance(frame, bytes | bytearray):
-        opening = frame.count(b"{") + frame.count(b"[")
-    else:
-        opening = frame.count("{") + frame.count("[")
-    if opening > MAX_DEPTH and _depth(frame) > MAX_DEPTH:
-        raise CodecError(f"frame nests deeper than {MAX_DEPTH} levels")
-
-
-def _depth(frame: str | bytes) -> int:
     text = frame.decode("utf-8", "replace") if isinstance(frame, bytes | bytearray) else frame
-    depth = deepest = 0
-    for char in _STRINGS.sub("", text):
-        if char in "{[":
+    opening = text.count("{") + text.count("[")
+    if opening <= MAX_DEPTH:
+        return
+    if opening > MAX_CONTAINERS:
+        raise CodecError(f"frame has more than {MAX_CONTAINERS} objects and arrays")
+    if text.count('"') + text.count("\\") > MAX_STRING_MARKS:
+        raise CodecError(f"frame has more than {MAX_STRING_MARKS} quotes and backslashes")
+    _check_depth(text)
+
+
+def _check_depth(text: str) -> None:
+    """Nesting depth outside strings (brackets in strings do not count)."""
+    depth, in_string, escaped = 0, False, -1
+    for token in _TOKENS.finditer(text):
+        char, at = token.group(), token.start()
+        if in_string:
+            if at == escaped:
+                continue
+            if char == "\\":
+                escaped = at + 1
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
             depth += 1
-            deepest = max(deepest, depth)
+            if depth > MAX_DEPTH:
+                raise CodecError(f"frame nests deeper than {MAX_DEPTH} levels")
         elif char in "}]":
             depth -= 1
-    return deepest
 
 
 def _no_constant(name: str) -> float:
@@ -156,6 +172,9 @@ def _no_constant(name: str) -> float:
 def _shown(value: object) -> str:
     text = repr(value)
     return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…"
+
+
+_JSON = json.JSONDecoder(parse_constant=_no_constant)  # one decoder: json.loads(..., **options) builds one per call
 
 
 def _obj(message: dict, key: str) -> dict:

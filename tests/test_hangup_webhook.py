@@ -103,3 +103,19 @@ def test_transfer_without_a_number_declines(client):
     client.post("/plivo/answer/", {"CallUUID": "uuid-1", "From": "14155550111", "To": "14155550100"})
     response = client.post("/plivo/transfer/", {"CallUUID": "uuid-1"})
     assert b"<Speak>Sorry, nobody is available to take your call. Goodbye.</Speak>" in response.content
+
+
+def test_a_broker_outage_does_not_fail_the_hangup(client, monkeypatch, caplog):
+    """Celery's broker (Redis) is down: the hang-up is still recorded and answered; the sweeper finalizes later."""
+    from kombu.exceptions import OperationalError
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr("calls.tasks.finalize_call.delay", broker_down)
+    call = answered(client)
+    response = client.post("/plivo/hangup/", HANGUP)
+    assert (response.status_code, response.json()) == (200, {"status": "recorded"})
+    call.refresh_from_db()
+    assert (call.status, call.hangup_cause, call.finalized_at) == ("completed", "NORMAL_CLEARING", None)
+    assert "the sweeper will finalize it" in caplog.text

@@ -33,13 +33,16 @@ def media_with(field: str, value: str) -> str:
     return f'{{"event":"media","media":{{"payload":"{SILENCE}","{field}":{value}}}}}'
 
 
+MANY = "frame has more than 32 objects and arrays"
 # (id, frame, the CodecError message it gets): every one of them is a bad frame, counted, and the call goes on
 BAD = [
-    ("deep object", '{"a":' * 1000 + "1" + "}" * 1000, "frame nests deeper than 8 levels"),
-    ("deep array", "[" * 1000 + "]" * 1000, "frame nests deeper than 8 levels"),
-    ("deep inside media", media_with("chunk", "[" * 60_000 + "]" * 60_000), "frame nests deeper than 8 levels"),
-    ("deep chunk", media_with("chunk", "[" * 50 + "]" * 50), "frame nests deeper than 8 levels"),
-    ("deep binary", ("[" * 2000 + "]" * 2000).encode(), "frame nests deeper than 8 levels"),
+    ("deep object", '{"a":' * 1000 + "1" + "}" * 1000, MANY),
+    ("deep array", "[" * 1000 + "]" * 1000, MANY),
+    ("deep inside media", media_with("chunk", "[" * 60_000 + "]" * 60_000), MANY),
+    ("many flat arrays", media_with("chunk", "[" + "[]," * 40_000 + "[]]"), MANY),
+    ("deep chunk", media_with("chunk", "[" * 20 + "]" * 20), "frame nests deeper than 8 levels"),
+    ("deep binary", ("[" * 2000 + "]" * 2000).encode(), MANY),
+    ("deep binary, few brackets", ("[" * 12 + "]" * 12).encode(), "frame nests deeper than 8 levels"),
     *(
         (f"{value} in {field}", media_with(field, value), "" if "Inf" in value or "NaN" in value else field)
         for field in ("sequenceNumber", "chunk", "timestamp")
@@ -84,9 +87,13 @@ def test_nesting_up_to_the_limit_is_parsed_and_brackets_in_strings_do_not_count(
         plivo.parse(at_limit, started=True)
     with pytest.raises(CodecError, match="frame nests deeper than 8 levels"):
         plivo.parse(media_with("chunk", "[" * 7 + "1" + "]" * 7), started=True)
-    in_string = media_with("chunk", '"' + "[{" * 50 + '"')
-    with pytest.raises(CodecError, match="chunk must be a number, got '\\[\\{"):
+    in_string = media_with("chunk", '"\\"\\\\' + "[{" * 10 + '"')  # "\"\\[{[{...": escapes do not end it
+    with pytest.raises(CodecError) as raised:
         plivo.parse(in_string, started=True)
+    assert str(raised.value) == "chunk must be a number, got " + repr('"\\' + "[{" * 10)
+    deeper_in_string = media_with("chunk", '"\\\\"' + "[" * 9 + "1" + "]" * 9)  # "\\" ends the string: 11 deep
+    with pytest.raises(CodecError, match="frame nests deeper than 8 levels"):
+        plivo.parse(deeper_in_string, started=True)
 
 
 pytestmark_db = pytest.mark.django_db(transaction=True)

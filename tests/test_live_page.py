@@ -152,3 +152,24 @@ def test_hangup_is_post_only(client):
     call = live_call()
     client.force_login(make_user("operator", permitted=True))
     assert client.get(f"/calls/{call.pk}/hangup/").status_code == 405
+
+
+@pytest.mark.django_db
+def test_hangup_while_the_channel_layer_is_down_says_so_and_records_nothing(client, settings):
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:9/0", "socket_timeout": None}]},  # nothing listens
+        }
+    }
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    call = live_call()
+    client.force_login(make_user("operator", permitted=True, hangup=True))
+    response = client.post(f"/calls/{call.pk}/hangup/", follow=True)
+    assert response.redirect_chain == [(f"/calls/{call.pk}/live/", 302)]
+    assert "Could not reach the server holding this call (the channel layer is down). Try again." in (
+        response.content.decode()
+    )
+    assert CallEvent.objects.count() == 0

@@ -88,9 +88,20 @@ def nonce_key(nonce: str) -> str:
 
 
 def first_use_of_nonce(request: HttpRequest) -> bool:
-    """Remember the request's nonce for ``NONCE_WINDOW_SECONDS``; False when it was already there."""
+    """Remember the request's nonce for ``NONCE_WINDOW_SECONDS``; False when it was already there.
+
+    When the cache (Redis) cannot be reached, the validly signed request is let through with a warning: a call must
+    never depend on Redis being up, and replay protection resumes when the cache is back."""
     nonce = request.headers.get("X-Plivo-Signature-V3-Nonce", "")
-    return cache.add(nonce_key(nonce), 1, timeout=NONCE_WINDOW_SECONDS)
+    try:
+        return bool(cache.add(nonce_key(nonce), 1, timeout=NONCE_WINDOW_SECONDS))
+    except Exception as exc:
+        log.warning(
+            "Nonce store unreachable (%s); accepting a validly signed %s without replay check",
+            type(exc).__name__,
+            request.path,
+        )
+        return True
 
 
 def refusal(request: HttpRequest, auth_token: str) -> HttpResponse | None:

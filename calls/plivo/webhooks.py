@@ -142,9 +142,13 @@ def record_hangup(call: Call, params: dict[str, str]) -> None:
 
 
 def schedule_finalize(call_id: int) -> None:
+    """Queue the after-call work; with the broker down, the sweeper finalizes the call later (never a 500)."""
     from calls.tasks import finalize_call
 
-    finalize_call.delay(call_id)
+    try:
+        finalize_call.delay(call_id)
+    except Exception as exc:
+        log.warning("Could not queue finalize_call(%s): %s; the sweeper will finalize it", call_id, type(exc).__name__)
 
 
 @csrf_exempt

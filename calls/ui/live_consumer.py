@@ -12,9 +12,12 @@ import logging
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 
-from calls.live import watch_group
+from calls.live import join, watch_group
 from calls.models import Call, Turn
 from calls.ui.access import can_view_calls
 
@@ -53,9 +56,15 @@ class LiveCallConsumer(AsyncJsonWebsocketConsumer):
     group: str | None = None
 
     async def __call__(self, scope, receive, send) -> None:
+        """Channels' ``AsyncConsumer.__call__`` with ``_layer_receive`` for the layer's ``receive``."""
+        self.scope, self.base_send = scope, send
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
         try:
-            await super().__call__(scope, receive, send)
-        except Exception as exc:  # the layer's receive or group_add failed: Redis is down or was restarted
+            await await_many_dispatch([receive, self._layer_receive], self.dispatch)
+        except StopConsumer:
+            pass
+        except Exception as exc:  # the layer failed twice in a row: Redis is down
             log.warning("Live page socket closed, channel layer failed: %s: %s", type(exc).__name__, exc)
             try:
                 await self.close(code=CLOSE_TRY_AGAIN)
@@ -69,11 +78,21 @@ class LiveCallConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=refusal)  # before accept: the handshake is refused
             return
         self.group = watch_group(call_uuid)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await join(self.group, self.channel_name)
         await self.accept()
         if (after := self._after()) is not None:
             for event in await missed_events(call_uuid, after):
                 await self.send_json(event)
+
+    async def _layer_receive(self) -> dict:
+        """The layer's next event. One failure (Redis restarted: a stale connection, the group forgotten) is
+        retried after joining the group again; a second one ends the socket with 1013 and the page reconnects."""
+        try:
+            return await self.channel_layer.receive(self.channel_name)
+        except Exception:
+            if self.group:
+                await join(self.group, self.channel_name)
+            return await self.channel_layer.receive(self.channel_name)
 
     def _after(self) -> int | None:
         values = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("after", [])

@@ -90,7 +90,9 @@ def hangup_call(request: HttpRequest, pk: int) -> HttpResponse:
     if not call.is_live:
         messages.info(request, "This call has already ended.")
         return redirect("call-detail", pk=call.pk)
-    async_to_sync(send_control)(call.call_uuid, "hangup")
+    if not async_to_sync(send_control)(call.call_uuid, "hangup"):
+        messages.error(request, "Could not reach the server holding this call (the channel layer is down). Try again.")
+        return redirect("call-live", pk=call.pk)
     CallEvent.objects.create(call=call, kind="hangup-requested", data={"by": request.user.get_username()})
     messages.success(request, "Hang-up requested.")
     return redirect("call-live", pk=call.pk)
