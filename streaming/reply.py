@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections import OrderedDict
@@ -79,6 +80,19 @@ class ReplyOutcome:
     usage: Usage | None = None
 
 
+@contextlib.asynccontextmanager
+async def provider_deadline(scope: asyncio.Timeout, message: str, provider: str) -> AsyncIterator[asyncio.Timeout]:
+    """Run the block under ``scope``; when *this* scope expires, raise ProviderError(``message``) instead of
+    TimeoutError (a TimeoutError from inside the block is left alone)."""
+    try:
+        async with scope:
+            yield scope
+    except TimeoutError:
+        if not scope.expired():
+            raise
+        raise ProviderError(message, provider=provider) from None
+
+
 async def stream_sentences(
     llm: LanguageModel,
     conversation: Conversation,
@@ -97,9 +111,9 @@ async def stream_sentences(
     async def think() -> None:
         splitter = SentenceSplitter()
         loop = asyncio.get_running_loop()
-        stall = asyncio.timeout(None)
+        stalled = f"the language model sent nothing for {stall_s:g} s"
         try:
-            async with stall:
+            async with provider_deadline(asyncio.timeout(None), stalled, llm.name) as stall:
                 async for event in llm.reply(conversation):
                     if stall_s is not None:
                         stall.reschedule(loop.time() + stall_s)
@@ -107,10 +121,6 @@ async def stream_sentences(
             if rest := splitter.flush():
                 queue.put_nowait(rest)
             queue.put_nowait(None)
-        except TimeoutError:
-            if stall.expired():
-                exc = ProviderError(f"the language model sent nothing for {stall_s:g} s", provider=llm.name)
-            queue.put_nowait(exc)
         except Exception as exc:  # handed to the consumer, which re-raises it
             queue.put_nowait(exc)
 

@@ -21,7 +21,7 @@ from streaming import turns
 from streaming.journal import Journal
 from streaming.playback import Player, Utterance
 from streaming.providers.base import Conversation, LanguageModel, Message, ProviderError, TextToSpeech
-from streaming.reply import ReplyOutcome, TurnTiming, speech_cache, stream_sentences
+from streaming.reply import ReplyOutcome, TurnTiming, provider_deadline, speech_cache, stream_sentences
 
 log = logging.getLogger(__name__)
 TOOL_EVENTS: dict[str, type[turns.EndCallRequested | turns.TransferRequested]] = {
@@ -162,19 +162,11 @@ class Speaker:
         """LLM sentences → TTS. No audio ``REPLY_DEADLINE_MS`` after the caller stopped talking fails the reply (the
         caller hears the fallback line instead of silence); an LLM that stalls later ends it where it stopped."""
         deadline = Deadline.for_reply(timing, settings.REPLY_DEADLINE_MS / 1000)
-        stall_s = settings.LLM_STALL_MS / 1000
-        try:
-            async with deadline.scope:
-                sentences = stream_sentences(self.llm, self.conversation(), timing, outcome, stall_s)
-                async for sentence in sentences:
-                    await self._speak_text(utterance, sentence, timing, on_first_audio=deadline.cancel)
-        except TimeoutError:
-            if not deadline.scope.expired():
-                raise
-            raise ProviderError(
-                f"no reply audio within {settings.REPLY_DEADLINE_MS} ms of the caller's end of speech",
-                provider=self.llm.name,
-            ) from None
+        late = f"no reply audio within {settings.REPLY_DEADLINE_MS} ms of the caller's end of speech"
+        async with provider_deadline(deadline.scope, late, self.llm.name):
+            sentences = stream_sentences(self.llm, self.conversation(), timing, outcome, settings.LLM_STALL_MS / 1000)
+            async for sentence in sentences:
+                await self._speak_text(utterance, sentence, timing, on_first_audio=deadline.cancel)
 
     async def _speak_text(
         self,
@@ -189,24 +181,19 @@ class Speaker:
         audio: list[bytes] = []
         stall_s = settings.TTS_STALL_MS / 1000
         loop = asyncio.get_running_loop()
-        stall = asyncio.timeout(stall_s)
-        try:
-            async with stall:
-                async for chunk in self.tts.speak(text):
-                    stall.reschedule(loop.time() + stall_s)
-                    audio.append(chunk)
-                    if timing and timing.tts_first_audio is None:
-                        timing.tts_first_audio = time.monotonic()
-                    first = utterance.queued_bytes == 0
-                    self.player.add_audio(utterance, chunk)
-                    if first:
-                        if on_first_audio:
-                            on_first_audio()
-                        self._dispatch(turns.ReplyAudioStarted())
-        except TimeoutError:
-            if not stall.expired():
-                raise
-            raise ProviderError(f"text-to-speech sent nothing for {stall_s:g} s", provider=self.tts.name) from None
+        stalled = f"text-to-speech sent nothing for {stall_s:g} s"
+        async with provider_deadline(asyncio.timeout(stall_s), stalled, self.tts.name) as stall:
+            async for chunk in self.tts.speak(text):
+                stall.reschedule(loop.time() + stall_s)
+                audio.append(chunk)
+                if timing and timing.tts_first_audio is None:
+                    timing.tts_first_audio = time.monotonic()
+                first = utterance.queued_bytes == 0
+                self.player.add_audio(utterance, chunk)
+                if first:
+                    if on_first_audio:
+                        on_first_audio()
+                    self._dispatch(turns.ReplyAudioStarted())
         return b"".join(audio)
 
     # ---- one utterance, start to end ----

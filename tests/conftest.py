@@ -93,15 +93,3 @@ def openai_fake(settings):
         settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY = fake.base_url, "sk-test"
         yield fake
 
-
-@pytest.fixture(scope="session", autouse=True)
-def close_database_pools(django_db_setup, django_db_blocker):
-    """With PostgreSQL, each connection has a pool (DB_POOL_*): close them before the test database is dropped, or
-    its idle connections keep it in use."""
-    yield
-    from django.db import connections
-
-    with django_db_blocker.unblock():
-        for connection in connections.all(initialized_only=True):
-            if close_pool := getattr(connection, "close_pool", None):
-                close_pool()
