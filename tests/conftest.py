@@ -92,4 +92,3 @@ def openai_fake(settings):
     with OpenAIFake() as fake:
         settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY = fake.base_url, "sk-test"
         yield fake
-
