@@ -111,9 +111,10 @@ async def stream_sentences(
     async def think() -> None:
         splitter = SentenceSplitter()
         loop = asyncio.get_running_loop()
-        stalled = f"the language model sent nothing for {stall_s:g} s"
-        try:
-            async with provider_deadline(asyncio.timeout(None), stalled, llm.name) as stall:
+        try:  # everything in here: whatever fails must reach the consumer, or it would wait forever
+            stalled = f"the language model sent nothing for {stall_s or 0:g} s"
+            name = getattr(llm, "name", type(llm).__name__)
+            async with provider_deadline(asyncio.timeout(None), stalled, name) as stall:
                 async for event in llm.reply(conversation):
                     if stall_s is not None:
                         stall.reschedule(loop.time() + stall_s)
