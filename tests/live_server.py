@@ -85,19 +85,24 @@ def start_server(workdir: Path, template_db: Path, name: str, **env: str) -> Liv
     return start_daphne(workdir, name, server_env(db_path, workdir / f"{name}-media", **env), db_path)
 
 
-def start_daphne(workdir: Path, name: str, full_env: dict[str, str], db_path: Path | None = None) -> LiveServer:
-    """Start daphne with ``full_env`` (see ``server_env``); returns once /healthz answers."""
-    port = free_port()
-    log_path = workdir / f"{name}.log"
+def spawn_daphne(port: int, env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """daphne on ``port`` in its own session (stopped with its process group), output to ``log_path``."""
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             server_command("daphne", port, die_with_parent=True),
             cwd=ROOT,
-            env=full_env,
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def start_daphne(workdir: Path, name: str, full_env: dict[str, str], db_path: Path | None = None) -> LiveServer:
+    """Start daphne with ``full_env`` (see ``server_env``); returns once /healthz answers."""
+    port = free_port()
+    log_path = workdir / f"{name}.log"
+    process = spawn_daphne(port, full_env, log_path)
     server = LiveServer(f"http://127.0.0.1:{port}", db_path or Path(), log_path, process, full_env)
     if problem := wait_until_healthy(server.url, process, timeout=30):
         server.stop()

@@ -7,11 +7,38 @@ SQLite: pytest-django's test database lives in memory, so it is copied to a file
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+import psycopg
+import pytest
 from django.db import connection
+
+from tests.conftest import REQUIRE_SERVICES, need_service
+
+
+@contextlib.contextmanager
+def scratch_postgres_database(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database next to DATABASE_URL's, dropped afterwards; yields its URL.
+
+    Skips without PostgreSQL (fails under REQUIRE_SERVICES=1)."""
+    base = need_service("DATABASE_URL")
+    if not base.startswith("postgres"):
+        if REQUIRE_SERVICES:
+            pytest.fail("REQUIRE_SERVICES=1 needs DATABASE_URL=postgres://...")
+        pytest.skip("DATABASE_URL is not PostgreSQL")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(base, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class SharedDatabase:

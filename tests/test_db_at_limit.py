@@ -17,10 +17,10 @@ import pytest
 
 from streaming.simulator.client import run_call
 from streaming.simulator.config import CallScript
-from tests.conftest import REQUIRE_SERVICES, need_service
 from tests.live_server import SCRIPTED, LiveServer, manage, start_daphne
 from tests.plivo_signing import plivo_signature
 from tests.server_process import server_env
+from tests.shared_db import scratch_postgres_database
 
 TOKEN = "db-limit-auth-token"
 SIP_CALLER = "sip:caller.with.a.long.name-0123456789@pbx.customer.example.com;transport=tls"  # 78 characters
@@ -33,19 +33,8 @@ def uuid_80(n: int) -> str:
 
 @pytest.fixture(scope="module")
 def admin_url() -> Iterator[str]:
-    base = need_service("DATABASE_URL")
-    if not base.startswith("postgres"):
-        if REQUIRE_SERVICES:
-            pytest.fail("REQUIRE_SERVICES=1 needs DATABASE_URL=postgres://...")
-        pytest.skip("DATABASE_URL is not PostgreSQL")
-    name = f"dblimit_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(base, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_postgres_database("dblimit") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server_process import ROOT, free_port, server_command, server_env
+from tests.live_server import spawn_daphne
+from tests.server_process import free_port, server_env
 
 pytestmark = pytest.mark.django_db
 
@@ -53,15 +54,7 @@ def server_without_database(request, tmp_path: Path) -> Iterator[tuple[str, Path
     """daphne on a database it cannot reach (``request.param``: a DATABASE_URL); yields its URL and log file."""
     port, log_path = free_port(), tmp_path / "daphne.log"
     env = server_env(request.param, tmp_path / "media", debug=False, DB_POOL_TIMEOUT="1", DB_CONNECT_TIMEOUT="1")
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            server_command("daphne", port, die_with_parent=True),
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = spawn_daphne(port, env, log_path)
     try:
         wait_until_answering(f"http://127.0.0.1:{port}", process)
         yield f"http://127.0.0.1:{port}", log_path

@@ -16,25 +16,16 @@ import websockets
 
 from streaming.simulator.client import run_call
 from streaming.simulator.config import CallScript
-from tests.conftest import REQUIRE_SERVICES, need_service
 from tests.live_server import SCRIPTED, LiveServer, manage, server_env, start_daphne
+from tests.shared_db import scratch_postgres_database
 
 PASSWORD = "scale-out-password-123"
 
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    base = need_service("DATABASE_URL")
-    if not base.startswith("postgres"):
-        if REQUIRE_SERVICES:
-            pytest.fail("REQUIRE_SERVICES=1 needs DATABASE_URL=postgres://...")
-        pytest.skip("DATABASE_URL is not PostgreSQL")
-    name = f"scaleout_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield base.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(base, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_postgres_database("scaleout") as url:
+        yield url
 
 
 @pytest.fixture
