@@ -87,7 +87,9 @@ class AgentAdmin(admin.ModelAdmin):
                 "fields": [
                     "end_of_speech_ms",
                     "barge_in_enabled",
+                    "interruption_mode",
                     "barge_in_min_speech_ms",
+                    "preemptive_reply",
                     "silence_timeout_seconds",
                     "reprompt_text",
                     "max_reprompts",

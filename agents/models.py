@@ -26,6 +26,10 @@ TTS_CHOICES = [
     ("azure", "Azure Speech"),
     ("offline", "Offline (eSpeak NG)"),
 ]
+INTERRUPTION_CHOICES = [
+    ("resume", "Stop on voice, resume after “mm-hmm” or noise"),
+    ("words", "Stop once a real word is recognised"),
+]
 
 
 def new_webhook_secret() -> str:
@@ -112,9 +116,23 @@ class Agent(models.Model):
         "barge-in", default=True, help_text="Let the caller interrupt the agent by speaking."
     )
     barge_in_min_speech_ms = models.PositiveIntegerField(
-        default=250,
+        default=150,
         validators=[MinValueValidator(60), MaxValueValidator(3000)],
-        help_text="Caller speech needed (ms) before the agent stops talking.",
+        help_text="Caller speech needed (ms) before the agent stops talking (pauses, in the resume mode).",
+    )
+    interruption_mode = models.CharField(
+        "when the caller talks over the agent",
+        max_length=10,
+        choices=INTERRUPTION_CHOICES,
+        default="resume",
+        help_text="Resume: stop on the caller's voice at once, and go on from the first unheard word when it was "
+        "only “mm-hmm”, “okay” or noise. Words: keep talking until a real word is recognised, then stop.",
+    )
+    preemptive_reply = models.BooleanField(
+        "reply before the final transcript",
+        default=True,
+        help_text="Start the reply on the caller's last partial words when they stop talking; it is kept only if "
+        "the final transcript says the same (a mismatch costs one extra language-model request).",
     )
     transfer_number = models.CharField(
         max_length=16,

@@ -4,6 +4,7 @@
     python bench/calls.py --calls 10
     python bench/calls.py --sweep 1,10,50,100,150 --server uvicorn --json bench/results/uvicorn.json
     python bench/calls.py --providers wire --calls 10
+    python bench/calls.py --calls 1 --backchannel-every 2 --stt-ms 800 --preemptive on --interruptions resume
 
 Creates a fresh database (SQLite, or PostgreSQL from 10 calls), migrates, seeds a bench agent and number, and for
 each load point starts the server (daphne or uvicorn, one process, production settings) as a subprocess, places a
@@ -27,7 +28,6 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -38,57 +38,27 @@ if str(ROOT) not in sys.path:
 from bench import metrics  # noqa: E402
 from bench.calibrate import scripted_floor_ms  # noqa: E402
 from bench.db import BenchDatabase  # noqa: E402
-from bench.load import PHRASES, LoadPlan, phrase_of_turn, run_load  # noqa: E402
+from bench.load import PHRASES, LoadPlan, run_load  # noqa: E402
+from bench.options import AUTH_TOKEN, expected_reply, latency, provider_ms, seed_options, server_env  # noqa: E402
+from bench.options import parse_args as parse_options  # noqa: E402
 from bench.seed import NUMBER  # noqa: E402
 from bench.server import (  # noqa: E402
     CpuCensus,
     ProcMonitor,
     ServerProcess,
-    base_env,
     rss_mb,
     snapshot,
     stop_all_servers,
     wait_until_quiet,
 )
-from tests.server_process import SCRIPTED_FACTORY, VENV_BIN  # noqa: E402
+from tests.server_process import VENV_BIN, manage  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-AUTH_TOKEN = "bench-plivo-auth-token"
 POSTGRES_FROM_CALLS = 10
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--calls", type=int, default=10, help="concurrent calls (one load point)")
-    p.add_argument("--sweep", help="comma-separated call counts, e.g. 1,10,50,100,150 (overrides --calls)")
-    p.add_argument("--seconds", type=float, default=30.0, help="each slot places calls back to back this long")
-    p.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne")
-    p.add_argument("--providers", choices=("scripted", "offline", "wire"), default="scripted")
-    p.add_argument("--stt-ms", type=int, default=150)
-    p.add_argument("--llm-ms", type=int, default=300)
-    p.add_argument("--tts-ms", type=int, default=100)
-    p.add_argument("--tokens-per-s", type=int, default=50)
-    p.add_argument("--turns", type=int, default=3, help="caller turns per call")
-    p.add_argument("--barge-in-every", type=int, default=3, help="every K-th caller turn interrupts (0: never)")
-    p.add_argument("--barge-in-after-ms", type=int, default=600, help="…this long after the reply's first audio")
-    p.add_argument("--ramp-s", type=float, default=2.0, help="call slots start staggered over this long")
-    p.add_argument("--client-procs", type=int, default=0, help="load processes (0: 1 below 100 calls, else 2)")
-    p.add_argument("--database-url", help="postgres://…/bench_x to use (created and dropped here)")
-    p.add_argument(
-        "--db", choices=("auto", "sqlite", "postgres"), default="auto", help="auto: PostgreSQL from 10 calls"
-    )
-    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/13", help="channel layer + Celery broker")
-    p.add_argument("--no-redis", action="store_true", help="in-memory channel layer, eager Celery")
-    p.add_argument("--profile", action="append", default=[], help="py-spy output (.svg, .txt raw, .json)")
-    p.add_argument("--profile-calls", type=int, default=100, help="profile the point with this many calls")
-    p.add_argument("--what-if", default="", help="comma-separated bench/whatif.py patches (engine fixes to try)")
-    p.add_argument("--json", help="write the JSON result here (default: bench/results/<time>-<mode>.json)")
-    p.add_argument("--source", help="run the server from this git revision (a snapshot; default: the working tree)")
-    p.add_argument("--keep-workdir", action="store_true", help="keep server logs and SQLite in bench/results/")
-    p.add_argument("--raw", action="store_true", help="also store every call's client-side figures in the JSON")
-    args = p.parse_args(argv)
-    args.points = [int(n) for n in args.sweep.split(",")] if args.sweep else [args.calls]
-    return args
+    return parse_options(argv, (__doc__ or "").split("\n\n")[0])
 
 
 def machine() -> dict:
@@ -114,48 +84,6 @@ def git_rev() -> str:
 def _dirty() -> bool:
     status = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
     return bool(status.strip())
-
-
-def latency(args: argparse.Namespace) -> metrics.Latency:
-    return metrics.Latency(args.stt_ms, args.llm_ms, args.tts_ms, args.tokens_per_s)
-
-
-def seed_options(args: argparse.Namespace) -> dict:
-    if args.providers == "wire":  # the Azure adapter asks for this segmentation silence: the STT latency
-        return {"end_of_speech_ms": args.stt_ms}
-    return {}
-
-
-def server_env(args: argparse.Namespace, db: BenchDatabase, fakes: dict[str, str]) -> dict[str, str]:
-    extra = {"PLIVO_AUTH_TOKEN": AUTH_TOKEN, "BENCH_WHATIF": args.what_if, **fakes}
-    if not args.no_redis:
-        extra["REDIS_URL"] = args.redis_url
-    if args.providers == "scripted":
-        extra |= {
-            "VOICE_PROVIDER_FACTORY": SCRIPTED_FACTORY,
-            "SCRIPTED_STT_MS": str(args.stt_ms),
-            "SCRIPTED_LLM_MS": str(args.llm_ms),
-            "SCRIPTED_TTS_MS": str(args.tts_ms),
-            "SCRIPTED_TOKENS_PER_S": str(args.tokens_per_s),
-            "SCRIPTED_TRANSCRIPTS": "|".join(PHRASES),
-        }
-    return base_env(db.url, db.media, **extra)
-
-
-def first_sentence_tokens(text: str) -> int:
-    return len(text.split(". ", 1)[0].split(" "))
-
-
-def provider_ms(args: argparse.Namespace) -> Callable[[int], float] | None:
-    """Per caller turn: the time the providers themselves take (None for offline: not scripted)."""
-    if args.providers == "offline":
-        return None
-    from bench.wire import reply_text, stt_early_ms
-
-    nominal = latency(args).provider_ms(first_sentence_tokens(reply_text(PHRASES[0])))
-    if args.providers == "scripted":
-        return lambda turn: nominal
-    return lambda turn: nominal - stt_early_ms(phrase_of_turn(turn))
 
 
 def start_profiler(paths: list[str], pid: int, delay: float, duration: float) -> list[subprocess.Popen]:
@@ -202,13 +130,21 @@ def window_cpu(monitor: ProcMonitor, start: float, end: float) -> tuple[float | 
     return server, machine
 
 
-def warm_up(server: ServerProcess, common: dict) -> None:
-    """One short call, so that imports, caches (the greeting's audio) and connections are warm before measuring."""
+def warm_up(server: ServerProcess, common: dict) -> float | None:
+    """One short call, so that imports, caches (the greeting's audio) and connections are warm before measuring.
+    Returns its greeting latency: the first call after the server started (``greeting_cold_ms``)."""
     plan = LoadPlan(**common, slots=range(1), total_slots=1, start_at=time.time(), seconds=0, turns=1, barge_every=0)
     calls = run_load(plan, 1)["calls"]
     if calls[0]["error"]:
         raise RuntimeError(f"the warm-up call failed: {calls[0]['error']}\n{server.log_tail()}")
     time.sleep(1.0)
+    return calls[0]["greeting_ms"]
+
+
+def first_greeting_ms(calls: list[dict]) -> float | None:
+    """Without a warm-up call: the greeting latency of the call that started first (cold)."""
+    first = min(calls, key=lambda c: c["started"], default=None)
+    return first["greeting_ms"] if first else None
 
 
 def run_point(args: argparse.Namespace, db: BenchDatabase, env: dict[str, str], n: int, workdir: Path) -> dict:
@@ -220,7 +156,7 @@ def run_point(args: argparse.Namespace, db: BenchDatabase, env: dict[str, str], 
     profiler: list = []
     try:
         common = {"base_url": server.url, "to": NUMBER, "auth_token": AUTH_TOKEN, "ramp_s": args.ramp_s}
-        warm_up(server, common)
+        greeting_cold = None if args.no_warm_up else warm_up(server, common)
         baseline = rss_mb(server.pid)
         procs = args.client_procs or (1 if n < 100 else 2)
         lead = 3.0 if procs > 1 else 0.5
@@ -233,6 +169,8 @@ def run_point(args: argparse.Namespace, db: BenchDatabase, env: dict[str, str], 
             turns=args.turns,
             barge_every=args.barge_in_every,
             barge_after_ms=args.barge_in_after_ms,
+            backchannel_every=args.backchannel_every,
+            backchannel_after_ms=args.backchannel_after_ms,
         )
         steady = (time.monotonic() + lead + args.ramp_s + 2, time.monotonic() + lead + args.seconds)
         monitor, census = ProcMonitor(server.pid), CpuCensus(server.pid, db.name)
@@ -246,14 +184,24 @@ def run_point(args: argparse.Namespace, db: BenchDatabase, env: dict[str, str], 
         uuids = [c["call_uuid"] for c in load["calls"]]
         still_open = db.wait_streams_ended(uuids)
         records = db.records(uuids)
+        resumed_column = db.has_column("calls_turn", "resumed")
         log = server.log_tail(2_000_000)
     finally:
         stop_profiler(profiler)
         server.stop()
     summary = metrics.summarize_point(
-        load["calls"], records, args.provider_ms, latency(args).xyz_ms, args.floor_ms, plan.start_at + args.ramp_s + 1
+        load["calls"],
+        records,
+        args.provider_ms,
+        latency(args).xyz_ms,
+        args.floor_ms,
+        plan.start_at + args.ramp_s + 1,
+        expected_reply(args),
+        resumed_column,
     )
-    point = {"calls": n, "git": args.source_commit or git_rev(), **summary}
+    if args.no_warm_up:
+        greeting_cold = first_greeting_ms(load["calls"])
+    point = {"calls": n, "git": args.source_commit or git_rev(), "greeting_cold_ms": greeting_cold, **summary}
     point["server"] = server_figures(monitor, steady, baseline, n, log) | {"streams_still_open": still_open}
     point["machine"] = {"busy_before_pct": idle_busy, "cpu_pct_of_one_core": with_pool_workers(cpu_by_process, load)}
     point["client"] = {
@@ -269,6 +217,7 @@ def run_point(args: argparse.Namespace, db: BenchDatabase, env: dict[str, str], 
         ]
     point["targets"] = metrics.targets(point, n, args.providers)
     point["all_pass"] = all(t["pass"] for t in point["targets"].values())
+    point["targets_turn_taking"] = metrics.turn_taking_targets(point, n)
     print(metrics.table([point]), flush=True)
     return point
 
@@ -360,15 +309,23 @@ def main(argv: list[str] | None = None) -> dict:
         args.root, args.source_commit = ROOT, ""
         if args.source:
             args.root = workdir / "src"
-            args.source_commit = snapshot(args.source, args.root)
-            result["machine"]["git"] = args.source_commit + " (snapshot)"
-        db.prepare(json.dumps(seed_options(args)), args.root)
+            args.source_commit, fakes = snapshot(args.source, args.root, own_fakes=args.source_own_fakes)
+            result["machine"]["git"] = f"{args.source_commit} (snapshot, {fakes} scripted providers)"
+        result["config"]["seed_notes"] = notes = db.prepare(json.dumps(seed_options(args)), args.root)
+        for note in notes:
+            print(note, file=sys.stderr)
         fakes: dict[str, str] = {}
         if args.providers == "wire":
             from bench.wire import wire_fakes
 
             fakes = stack.enter_context(wire_fakes(latency(args), PHRASES[0]))
         env = server_env(args, db, fakes)
+        if (args.root / "calls/management/commands/prepare_lines.py").exists():
+            # what the Celery worker does when the agent is saved (the bench runs no worker)
+            manage(env, "prepare_lines", root=args.root)
+        else:
+            notes.append("note: this commit cannot prepare the agent's lines before the first call")
+            print(notes[-1], file=sys.stderr)
         args.provider_ms = provider_ms(args)
         args.floor_ms = scripted_floor_ms(latency(args), PHRASES[0]) if args.providers == "scripted" else None
         result["config"] |= {"database": "postgresql" if db.is_postgres else "sqlite"}

@@ -22,15 +22,25 @@ def _json(value: object) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+@dataclass(frozen=True)
+class TurnRecord:
+    role: str
+    text: str
+    interrupted: bool
+    latency: dict
+    resumed: bool = False  # False too where the column does not exist (commits before resume-on-backchannel)
+
+
 @dataclass
 class CallRecord:
     """What the server stored about one call."""
 
     stream: dict = field(default_factory=dict)  # Call.metrics["stream"]
     stream_ended: bool = False
-    turns: list[tuple[str, bool, dict]] = field(default_factory=list)  # (role, interrupted, latency)
+    turns: list[TurnRecord] = field(default_factory=list)  # in sequence order
     errors: list[dict] = field(default_factory=list)
     barge_ins: list[dict] = field(default_factory=list)
+    preemptive: dict | None = None  # Call.metrics["preemptive"] ({"hits": n, "misses": m}), where the engine has it
 
 
 @dataclass
@@ -89,11 +99,13 @@ class BenchDatabase:
             for statement in statements:
                 connection.execute(statement)
 
-    def prepare(self, seed: str, root: Path) -> None:
-        """Migrate and seed the bench agent and number (``seed``: JSON options for bench.seed)."""
+    def prepare(self, seed: str, root: Path) -> list[str]:
+        """Migrate and seed the bench agent and number (``seed``: JSON options for bench.seed); returns the seed's
+        notes (options the server's Agent model does not have)."""
         env = base_env(self.url, self.media, BENCH_SEED=seed)
         manage(env, "migrate", "--noinput", root=root)
-        manage(env, "shell", "-c", "from bench.seed import main; main()", root=root)
+        out = manage(env, "shell", "-c", "from bench.seed import main; main()", root=root)
+        return [line for line in out.splitlines() if line.startswith("note:")]
 
     def drop(self) -> None:
         if not self.created:
@@ -125,6 +137,14 @@ class BenchDatabase:
                 return len(open_calls)
             time.sleep(0.5)
 
+    def has_column(self, table: str, column: str) -> bool:
+        """Whether the migrated schema has ``table.column`` (the server may run an older commit: ``--source``;
+        the schema is the one its migrations made, which this process's models cannot tell)."""
+        if self.is_postgres:
+            sql = "SELECT column_name FROM information_schema.columns WHERE table_name = ?"
+            return (column,) in self.query(sql, table)
+        return any(row[1] == column for row in self.query(f"PRAGMA table_info({table})"))
+
     def records(self, call_uuids: list[str]) -> dict[str, CallRecord]:
         wanted = set(call_uuids)
         found: dict[str, CallRecord] = {}
@@ -132,13 +152,15 @@ class BenchDatabase:
             "SELECT call_uuid, metrics, stream_ended_at IS NOT NULL FROM calls_call"
         ):
             if uuid in wanted:
-                found[uuid] = CallRecord(_json(metrics).get("stream") or {}, bool(ended))
-        for uuid, role, interrupted, latency in self.query(
-            "SELECT c.call_uuid, t.role, t.interrupted, t.latency"
-            " FROM calls_turn t JOIN calls_call c ON c.id = t.call_id"
+                stored = _json(metrics)
+                found[uuid] = CallRecord(stored.get("stream") or {}, bool(ended), preemptive=stored.get("preemptive"))
+        resumed = "t.resumed" if self.has_column("calls_turn", "resumed") else "FALSE"
+        for uuid, role, text, interrupted, latency, was_resumed in self.query(
+            f"SELECT c.call_uuid, t.role, t.text, t.interrupted, t.latency, {resumed}"
+            " FROM calls_turn t JOIN calls_call c ON c.id = t.call_id ORDER BY t.call_id, t.sequence"
         ):
             if uuid in found:
-                found[uuid].turns.append((role, bool(interrupted), _json(latency)))
+                found[uuid].turns.append(TurnRecord(role, text, bool(interrupted), _json(latency), bool(was_resumed)))
         for uuid, kind, data in self.query(
             "SELECT c.call_uuid, e.kind, e.data FROM calls_callevent e JOIN calls_call c ON c.id = e.call_id"
             " WHERE e.kind IN ('error', 'barge-in')"

@@ -1,8 +1,8 @@
 """The load generator: N call slots, each placing simulated Plivo calls back to back, in one asyncio loop per process.
 
 Built on the simulator's public client (``SimulatedCall``): a subclass only records when each agent frame arrived,
-and the script's ``barges_in`` hook makes every K-th caller turn a barge-in. Results come back as plain dicts
-(picklable across processes).
+the script's ``barges_in`` hook makes every K-th caller turn a barge-in and its ``backchannels`` hook has the caller
+say "mm-hmm" over every K-th reply. Results come back as plain dicts (picklable across processes).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import httpx
 
 from streaming.simulator.audio_source import caller_audio
 from streaming.simulator.client import SimulatedCall
-from streaming.simulator.config import CallScript
+from streaming.simulator.config import MM_HMM, CallScript
 from streaming.simulator.playout import Playout
 from streaming.simulator.plivo_http import SimulatorError
 
@@ -37,9 +37,23 @@ PHRASES = (
 )
 
 
+BACKCHANNEL = MM_HMM  # what the caller says over a reply (~420 ms): a backchannel for the engine, not a turn
+
+
 def phrase_of_turn(turn: int) -> str:
     """What the caller says in turn ``turn`` (1-based) of every call."""
     return PHRASES[(turn - 1) % len(PHRASES)]
+
+
+def call_transcripts(turns: int, backchannel_every: int) -> list[str]:
+    """Every call's utterances in order, for the scripted STT (SCRIPTED_TRANSCRIPTS): each turn's phrase, and the
+    backchannel after the turns whose reply it is said over."""
+    said = []
+    for index in range(turns):
+        said.append(phrase_of_turn(index + 1))
+        if backchannels(backchannel_every, index):
+            said.append(BACKCHANNEL.text or "")
+    return said
 
 
 @dataclass
@@ -55,6 +69,8 @@ class LoadPlan:
     turns: int = 3
     barge_every: int = 0
     barge_after_ms: int = 600
+    backchannel_every: int = 0
+    backchannel_after_ms: int = 600
     silence_ms: int = 800
     max_call_s: float = 90.0
     use_uvloop: bool = True
@@ -71,26 +87,22 @@ class RecordingPlayout(Playout):
     """
 
     lateness_ms: list[float] = field(default_factory=list)
-    in_utterance: bool = False
 
     def audio(self, payload: bytes) -> float:
         if self.in_utterance:
             self.lateness_ms.append(round((self.clock() - self.play_until) * 1000, 2))
-        self.in_utterance = True
         return super().audio(payload)
-
-    def checkpoint(self, name: str) -> None:
-        self.in_utterance = False
-        super().checkpoint(name)
-
-    def clear(self) -> None:
-        self.in_utterance = False
-        super().clear()
 
 
 def barges_in(barge_every: int, index: int) -> bool:
     """Whether caller turn ``index`` (0-based) interrupts the agent's reply: every ``barge_every``-th (0: none)."""
     return index > 0 and barge_every > 0 and (index + 1) % barge_every == 0
+
+
+def backchannels(every: int, index: int) -> bool:
+    """Whether the caller says the backchannel over the reply to caller turn ``index`` (0-based): every
+    ``every``-th turn's (0: none)."""
+    return every > 0 and (index + 1) % every == 0
 
 
 class BenchCall(SimulatedCall):
@@ -122,6 +134,10 @@ def call_summary(call: BenchCall, started: float, error: str) -> dict:
             }
             for a in result.answers
         ],
+        "backchannels": [
+            {"turn": b.turn, "spoken": b.speech_end_s is not None, "clear_ms": b.clear_ms, "resume_ms": b.resume_ms}
+            for b in result.backchannels
+        ],
         "frames_sent": result.frames_sent,
         "frames_received": result.frames_received,
         "clear_audio": result.clear_audio_received,
@@ -144,6 +160,9 @@ async def place_call(plan: LoadPlan, http: httpx.AsyncClient, number: int) -> di
         hang_up_after_ms=1000,
         barge_in_after_ms=plan.barge_after_ms,  # on the turns barges_in picks, waiting for the others to finish
         barges_in=functools.partial(barges_in, plan.barge_every),
+        backchannel=BACKCHANNEL,
+        backchannel_after_ms=plan.backchannel_after_ms,
+        backchannels=functools.partial(backchannels, plan.backchannel_every) if plan.backchannel_every else None,
     )
     call = BenchCall(config, http)
     started, error = time.time(), ""
@@ -180,6 +199,7 @@ def warm_caller_audio() -> None:
     """Synthesize the caller's phrases once, here (eSpeak is not thread-safe; the simulator caches the audio)."""
     for phrase in PHRASES:
         caller_audio(phrase)
+    caller_audio(BACKCHANNEL.text, rate=BACKCHANNEL.rate or 1.0)
 
 
 async def drive(plan: LoadPlan) -> dict:

@@ -24,7 +24,19 @@ TARGET_LABELS = {
     "pacing_jitter_p99": "jitter p99",
     "turns_missing": "turns missing",
     "rss_per_call": "MB/call",
+    # the turn-taking issue's (not part of "all", which decides the capacity)
+    "clear_barge_in_p95": "clear barge-in p95",
+    "clear_backchannel_p95": "clear mm-hmm p95",
+    "resume_p95": "resume p95",
+    "resume_words_lost": "words lost",
+    "holes_over_40ms": "holes > 40 ms",
+    "greeting_p95_50": "greeting p95",
+    "greeting_cold": "greeting cold",
 }
+
+
+def all_targets(point: dict) -> dict:
+    return {**point["targets"], **point.get("targets_turn_taking", {})}
 
 
 def _v(value: object) -> str:
@@ -38,15 +50,15 @@ def _v(value: object) -> str:
 
 
 def targets_table(points: list[dict]) -> str:
-    names = [n for n in TARGET_LABELS if any(n in p["targets"] for p in points)]
-    limits = {n: next(p["targets"][n]["limit"] for p in points if n in p["targets"]) for n in names}
+    names = [n for n in TARGET_LABELS if any(n in all_targets(p) for p in points)]
+    limits = {n: next(all_targets(p)[n]["limit"] for p in points if n in all_targets(p)) for n in names}
     limits["engine_overhead_p95"] = "10 at 1 call, else 30"
     rows = ["| N | " + " | ".join(f"{TARGET_LABELS[n]} (≤ {_v(limits[n])})" for n in names) + " | all |"]
     rows.append("|---" * (len(names) + 2) + "|")
     for p in points:
         cells = []
         for n in names:
-            t = p["targets"].get(n)
+            t = all_targets(p).get(n)
             cells.append("—" if t is None else f"{_v(t['value'])} {'✅' if t['pass'] else '❌'}")
         rows.append(f"| {p['calls']} | " + " | ".join(cells) + f" | {'✅' if p['all_pass'] else '❌'} |")
     return "\n".join(rows)

@@ -1,4 +1,8 @@
-"""Seed the benchmark agent and number; run inside ``manage.py shell`` with options in env BENCH_SEED (JSON)."""
+"""Seed the benchmark agent and number; run inside ``manage.py shell`` with options in env BENCH_SEED (JSON).
+
+Runs with the server's code (a ``--source`` snapshot may be older): options naming a field its Agent model lacks
+(``interruption_mode``, ``preemptive_reply`` before they existed) are left out, with a note.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +30,10 @@ def main() -> None:
     from agents.models import Agent, FaqEntry, PhoneNumber
 
     options = {**DEFAULTS, **json.loads(os.environ.get("BENCH_SEED", "{}"))}
-    agent = Agent.objects.create(name="Bench agent", slug="bench", **options)
+    fields = {f.name for f in Agent._meta.get_fields()}
+    if missing := sorted(set(options) - fields):  # e.g. interruption_mode on a commit from before it existed
+        print(f"note: this commit's Agent has no {', '.join(missing)}: not set")
+    agent = Agent.objects.create(name="Bench agent", slug="bench", **{k: v for k, v in options.items() if k in fields})
     for position, (question, keywords, answer) in enumerate(DEMO_FAQ):
         FaqEntry.objects.create(agent=agent, question=question, keywords=keywords, answer=answer, position=position)
     PhoneNumber.objects.create(number=NUMBER, label="Bench", agent=agent)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,9 +17,14 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 _running: set[ServerProcess] = set()
 
 
-def snapshot(rev: str, into: Path) -> str:
-    """Export git revision ``rev`` (committed files only) into ``into``, plus this bench/ package; returns the
-    commit hash. The server then runs code that cannot change under the benchmark (others edit the tree)."""
+SCRIPTED_PROVIDERS = "tests/fakes/scripted.py"  # the benchmark's workload (its STT's partials, LLM, TTS timing)
+
+
+def snapshot(rev: str, into: Path, own_fakes: bool = False) -> tuple[str, str]:
+    """Export git revision ``rev`` (committed files only) into ``into``, plus this bench/ package and (unless
+    ``own_fakes``) this tree's scripted providers, so that every engine meets the same workload; returns the
+    commit hash and whose scripted providers run ("this tree's" or "the snapshot's"). The server then runs code
+    that cannot change under the benchmark (others edit the tree)."""
     commit = subprocess.run(
         ["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -28,7 +34,25 @@ def snapshot(rev: str, into: Path) -> str:
     (into / "bench").mkdir(exist_ok=True)
     for module in (ROOT / "bench").glob("*.py"):
         (into / "bench" / module.name).write_bytes(module.read_bytes())
-    return commit
+    return commit, "the snapshot's" if own_fakes or not _tree_fakes_into(into) else "this tree's"
+
+
+def _tree_fakes_into(into: Path) -> bool:
+    """Put this tree's scripted providers into the snapshot if they import there (they may need a newer engine's
+    interfaces; then the snapshot keeps its own, with a note)."""
+    target = into / SCRIPTED_PROVIDERS
+    own = target.read_bytes()
+    target.write_bytes((ROOT / SCRIPTED_PROVIDERS).read_bytes())
+    check = subprocess.run([sys.executable, "-c", "import tests.fakes.scripted"], cwd=into, capture_output=True)
+    if check.returncode == 0:
+        return True
+    target.write_bytes(own)
+    error = check.stderr.decode(errors="replace").strip().splitlines()[-1:]
+    print(
+        f"note: this tree's {SCRIPTED_PROVIDERS} does not import in the snapshot ({''.join(error)}): its own runs",
+        file=sys.stderr,
+    )
+    return False
 
 
 def base_env(database_url: str, media: Path, **extra: str) -> dict[str, str]:

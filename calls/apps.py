@@ -7,4 +7,7 @@ class CallsConfig(AppConfig):
     verbose_name = "Calls"
 
     def ready(self) -> None:
+        from calls import signals
         from voiceproject import checks  # noqa: F401  (registers the production settings checks)
+
+        signals.connect()

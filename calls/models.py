@@ -104,6 +104,9 @@ class Turn(models.Model):
     end_ms = models.PositiveIntegerField(null=True, blank=True)
     interrupted = models.BooleanField(default=False)
     heard_text = models.TextField(blank=True, help_text="What the caller actually heard of an agent turn.")
+    resumed = models.BooleanField(
+        default=False, help_text="The caller's voice paused this agent turn (a backchannel or noise) and it went on."
+    )
     latency = models.JSONField(default=dict, blank=True)
     usage = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -4,6 +4,7 @@ finalize_call: aggregates -> analysis (summary, sentiment, extracted data) -> fi
 deliver_webhook: one signed POST per call, recorded as a "webhook" CallEvent once delivered.
 sweep_orphaned_calls (beat): calls whose stream ended but whose hang-up callback never came, calls whose server
 process died mid-stream (no heartbeat), and answered calls whose stream never connected.
+prepare_agent_lines: an agent was saved; its fixed lines are synthesized into the shared speech store.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from agents.models import Agent
 from calls import customer_webhook as hooks
 from calls.analysis import analyse, mark_failed, mark_finalized, needs_analysis, update_metrics
+from calls.config import call_config
 from calls.models import Call
+from streaming.providers import line_prep
 from streaming.providers.base import ProviderError
 
 log = logging.getLogger(__name__)
@@ -169,3 +173,13 @@ def sweep_orphaned_calls(minutes: int = 10) -> int:
     if ids:
         log.info("sweep_orphaned_calls: finalizing %s", ids)
     return len(ids)
+
+
+@shared_task(ignore_result=True, time_limit=120, soft_time_limit=100)
+def prepare_agent_lines(agent_id: int) -> int:
+    """Synthesize the agent's current version's fixed lines into the shared speech store (the ones it lacks), so the
+    first call of that version anywhere starts without a TTS round trip. Disabled agents take no calls: skipped."""
+    agent = Agent.objects.filter(pk=agent_id, enabled=True).first()
+    if agent is None or not line_prep.enabled():
+        return 0
+    return line_prep.prepare_lines_sync(call_config(agent.snapshot()))

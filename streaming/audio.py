@@ -60,19 +60,26 @@ class VadSpeechEnd:
     end_ms: int  # stream time just after the last voiced frame
 
 
-VadEvent = VadSpeechStart | VadVoiced | VadSpeechEnd
+@dataclass(frozen=True, slots=True)
+class VadQuiet:
+    """``quiet_ms`` without voice inside a segment that is still open (the caller may be done, or pausing)."""
+
+
+VadEvent = VadSpeechStart | VadVoiced | VadQuiet | VadSpeechEnd
 
 
 class SpeechDetector:
     """Voice activity over 20 ms μ-law frames.
 
     A segment starts after ``start_frames`` voiced frames out of the last ``start_frames + 1`` and ends after
-    ``end_of_speech_ms`` without voice. While a segment is open every voiced frame reports the voiced total.
+    ``end_of_speech_ms`` without voice. While a segment is open every voiced frame reports the voiced total, and
+    the first ``quiet_ms`` without voice reports ``VadQuiet`` (once per silence).
     """
 
-    def __init__(self, end_of_speech_ms: int = 600, mode: int = 3, start_frames: int = 3) -> None:
+    def __init__(self, end_of_speech_ms: int = 600, mode: int = 3, start_frames: int = 3, quiet_ms: int = 200) -> None:
         self._vad = webrtcvad.Vad(mode)
         self._end_frames = max(1, end_of_speech_ms // FRAME_MS)
+        self._quiet_frames = max(1, quiet_ms // FRAME_MS)
         self._start_frames = start_frames
         self._recent: list[bool] = []
         self._in_speech = False
@@ -107,7 +114,7 @@ class SpeechDetector:
         if self._silent_run >= self._end_frames:
             self._in_speech, self._recent = False, []
             return VadSpeechEnd(self._last_voiced_end)
-        return None
+        return VadQuiet() if self._silent_run == self._quiet_frames else None
 
     def _maybe_start(self, voiced: bool, at_ms: int) -> VadEvent | None:
         self._recent.append(voiced)

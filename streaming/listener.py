@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from streaming import turns
-from streaming.audio import FRAME_BYTES, Framer, SpeechDetector, VadSpeechEnd, VadSpeechStart, VadVoiced
+from streaming.audio import FRAME_BYTES, Framer, SpeechDetector, VadQuiet, VadSpeechEnd, VadSpeechStart, VadVoiced
 from streaming.inbound import Admit, FloodGuard, InboundStats
 from streaming.providers.base import ProviderError, SpeechToText
 from streaming.recording import CallRecorder
@@ -84,6 +84,8 @@ class Listener:
             if self._detector.heard_voice:
                 self.last_voice_at = time.monotonic()
             self._dispatch(turns.VoiceActivity(vad.voiced_ms))
+        elif isinstance(vad, VadQuiet):
+            self._dispatch(turns.CallerQuiet())
         elif isinstance(vad, VadSpeechEnd):
             self.speech_end_ms = vad.end_ms
             self._dispatch(turns.SpeechEnded())

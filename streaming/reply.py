@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import re
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -16,27 +15,33 @@ from streaming.providers.base import (
     ProviderError,
     ReplyEvent,
     TextDelta,
-    TextToSpeech,
     ToolCall,
     Usage,
 )
+from streaming.providers.speech_cache import SpeechCache, speech_cache  # noqa: F401  (re-exported)
 
 _SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*\s+")
 _CLAUSE_END = re.compile(r"[,;:—]\s+")
 LONG_CLAUSE = 60  # split at a comma once this many characters are waiting
+FIRST_CLAUSE = 20  # the first piece of a reply: a clause this long is enough to start speaking
 
 
 class SentenceSplitter:
-    """Cuts streamed text into speakable pieces: sentences, or long clauses."""
+    """Cuts streamed text into speakable pieces: sentences, or long clauses. The first piece of a reply may be a
+    clause once it is ``first_clause`` characters long, so the first audio does not wait for a whole sentence."""
 
-    def __init__(self) -> None:
+    def __init__(self, first_clause: int = FIRST_CLAUSE) -> None:
         self._buffer = ""
+        self._first_clause = first_clause
+        self._pieces = 0
 
     def push(self, text: str) -> list[str]:
         self._buffer += text
         pieces: list[str] = []
         while True:
             match = _SENTENCE_END.search(self._buffer)
+            if not match and self._pieces == 0 and self._first_clause:
+                match = _CLAUSE_END.search(self._buffer, self._first_clause)
             if not match and len(self._buffer) >= LONG_CLAUSE:
                 match = _CLAUSE_END.search(self._buffer, LONG_CLAUSE // 2)
             if not match:
@@ -44,6 +49,7 @@ class SentenceSplitter:
             piece, self._buffer = self._buffer[: match.end()].strip(), self._buffer[match.end() :]
             if piece:
                 pieces.append(piece)
+                self._pieces += 1
 
     def flush(self) -> str:
         piece, self._buffer = self._buffer.strip(), ""
@@ -148,33 +154,3 @@ def _collect(
         outcome.tools.append(event)
     elif isinstance(event, Usage):
         outcome.usage = event
-
-
-class SpeechCache:
-    """Synthesized audio of fixed lines (greeting, goodbye, fallback) per voice, bounded LRU."""
-
-    def __init__(self, max_entries: int = 512) -> None:
-        self._entries: OrderedDict[tuple, bytes] = OrderedDict()
-        self._max = max_entries
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-    @staticmethod
-    def key(tts: TextToSpeech, voice: str, language: str, rate: float, version: int, text: str) -> tuple:
-        return (type(tts).__qualname__, voice, language, rate, version, text)
-
-    def get(self, key: tuple) -> bytes | None:
-        audio = self._entries.get(key)
-        if audio is not None:
-            self._entries.move_to_end(key)
-        return audio
-
-    def put(self, key: tuple, audio: bytes) -> None:
-        self._entries[key] = audio
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
-
-
-speech_cache = SpeechCache()

@@ -39,6 +39,7 @@ from streaming.task_set import TaskSet
 log = logging.getLogger(__name__)
 ProviderFactory = Callable[[CallConfig], tuple[SpeechToText, LanguageModel, TextToSpeech]]
 BAD_FRAME_LOG_AT = (1, 10, 100, 1000)
+PAUSE_LIMIT_S = 1.5  # a pause on the caller's voice is decided (resume or interruption) within this
 
 
 class CloseSocket(Protocol):
@@ -87,6 +88,7 @@ class CallRunner:
         )
         self.control = CallControl(call.call_uuid, self.journal, close_socket, site_url)
         self._silence_timer: asyncio.Task | None = None
+        self._pause_timer: asyncio.Task | None = None
         self._ending: asyncio.Task | None = None
         self._stopping: asyncio.Task | None = None
 
@@ -154,6 +156,8 @@ class CallRunner:
             if self.recorder:
                 await asyncio.to_thread(self.recorder.close)
             stream_metrics = self.listener.stats.summary(self.player.frames_sent)
+            if self.config.preemptive_reply:
+                self.journal.metrics({"preemptive": dict(self.speaker.preemptive)})
             await self.journal.close(self.stream_id, self.recording_path, stream_metrics)
         except Exception:
             log.exception("Call %s: finishing the stream's records failed", self.call.call_uuid)
@@ -221,7 +225,20 @@ class CallRunner:
             case turns.RecordCallerTurn(text, store):
                 self._record_caller_turn(text, store)
             case turns.Interrupt():
+                self._cancel(self._pause_timer)
                 self._interrupt()
+            case turns.Pause():
+                self._pause()
+            case turns.Resume():
+                self._cancel(self._pause_timer)
+                self.speaker.resume()
+            case turns.Prepare(text):
+                self.speaker.prepare(text, TurnTiming(speech_end=self.listener.last_voice_at))
+            case turns.ReleasePrepared():
+                if not self.speaker.release():
+                    self._execute(turns.Reply())
+            case turns.DiscardPrepared():
+                self.speaker.discard()
             case turns.StartSilenceTimer(seconds):
                 self._stop_silence_timer()
                 self._silence_timer = self._tasks.spawn(self._silence_after(seconds))
@@ -243,11 +260,30 @@ class CallRunner:
             end_ms = listener.caller_turn_end_ms()
             self.journal.turn(sequence, "caller", text, start_ms=listener.speech_onset_ms, end_ms=end_ms)
 
-    def _interrupt(self) -> None:
+    def _reaction_ms(self) -> float | None:
+        """Since the caller's voice started (how long the agent talked over them)."""
         started = self.listener.speech_started_at
-        reaction = None if started is None else round((time.monotonic() - started) * 1000, 1)
-        if self.speaker.interrupt(reaction) and self.recorder:
+        return None if started is None else round((time.monotonic() - started) * 1000, 1)
+
+    def _interrupt(self) -> None:
+        if self.speaker.interrupt(self._reaction_ms()) and self.recorder:
             self.recorder.drop_agent_after(time.monotonic())
+
+    def _pause(self) -> None:
+        if self.speaker.pause(self._reaction_ms()) and self.recorder:
+            self.recorder.drop_agent_after(time.monotonic())
+        self._cancel(self._pause_timer)
+        self._pause_timer = self._tasks.spawn(self._pause_limit())
+
+    async def _pause_limit(self) -> None:
+        await asyncio.sleep(PAUSE_LIMIT_S)
+        self._pause_timer = None
+        self.dispatch(turns.PauseExpired())
+
+    @staticmethod
+    def _cancel(task: asyncio.Task | None) -> None:
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
 
     async def _silence_after(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -255,8 +291,7 @@ class CallRunner:
         self.dispatch(turns.SilenceTimeout())
 
     def _stop_silence_timer(self) -> None:
-        if self._silence_timer is not None and self._silence_timer is not asyncio.current_task():
-            self._silence_timer.cancel()
+        self._cancel(self._silence_timer)
         self._silence_timer = None
 
     async def _heartbeat(self) -> None:

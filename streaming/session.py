@@ -1,7 +1,13 @@
 """Turn-taking: a pure state machine. Events in, actions out; no asyncio, no Django, no clocks.
 
 States: listening → (caller's final transcript) → thinking → (first reply audio) → speaking → (played) → listening.
-Barge-in: caller speech while the agent thinks or speaks cancels the reply and clears Plivo's audio buffer.
+Caller voice over the agent (``interruption_mode``):
+- "resume": pause at once (clearAudio, keep the rest); words that are not a backchannel make it a real
+  interruption, a backchannel or no words by the time the caller is quiet resume the reply where the caller stopped
+  hearing it. A pause never lasts longer than the runner's pause limit (``PauseExpired`` forces the decision).
+- "words": keep talking until a non-backchannel word is recognised (or long speech), then interrupt.
+Preemptive reply: when the VAD closes the caller's utterance before the STT final, the reply is prepared on the
+latest partial and released only if the final says the same words.
 Ending: the goodbye is spoken, and the call is hung up once it has played.
 """
 
@@ -11,11 +17,14 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from streaming.backchannels import is_backchannel, same_words, words
 from streaming.providers.config import CallConfig
 from streaming.turns import (
     Action,
+    CallerQuiet,
     CallStarted,
     Close,
+    DiscardPrepared,
     Dtmf,
     EndCallRequested,
     Event,
@@ -25,11 +34,16 @@ from streaming.turns import (
     MaxDuration,
     OperatorHangup,
     Partial,
+    Pause,
+    PauseExpired,
     PlaybackDone,
+    Prepare,
     RecordCallerTurn,
+    ReleasePrepared,
     Reply,
     ReplyAudioStarted,
     ReplyFailed,
+    Resume,
     Say,
     SilenceTimeout,
     SpeechEnded,
@@ -41,31 +55,21 @@ from streaming.turns import (
     VoiceActivity,
 )
 
+__all__ = ["BACKCHANNEL_GRACE_MS", "BACKCHANNEL_MAX_MS", "Session", "State", "is_backchannel", "words"]
+
 
 class State(StrEnum):
     LISTENING = "listening"
     THINKING = "thinking"
     SPEAKING = "speaking"
+    PAUSED = "paused"  # the caller's voice paused the agent; deciding between resume and interruption
     ENDING = "ending"
     ENDED = "ended"
 
 
-BACKCHANNELS = frozenset(
-    "ok okay k mm mhm mmhmm mm-hmm hmm uh-huh uhhuh uh huh yeah yep yes yup right sure alright all got it "
-    "i see cool great fine good".split()
-)
-BACKCHANNEL_GRACE_MS = 250  # with no transcript yet, wait this much more speech before interrupting
+BACKCHANNEL_GRACE_MS = 250  # with no transcript yet, wait this much more speech before interrupting ("words")
 BACKCHANNEL_MAX_MS = 900  # speech this long interrupts even when it sounds like a backchannel
-_WORD = re.compile(r"[a-z']+(?:-[a-z']+)*")
-
-
-def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
-
-
-def is_backchannel(text: str) -> bool:
-    found = words(text)
-    return bool(found) and all(w in BACKCHANNELS for w in found) and len(found) <= 3
+AGENT_TALKING = (State.THINKING, State.SPEAKING)
 
 
 @dataclass
@@ -76,18 +80,23 @@ class Session:
     voiced_ms: int = 0
     segment_text: str = ""
     pending_caller_text: list[str] = field(default_factory=list)
+    paused_from: State = State.SPEAKING  # what the agent was doing when the caller's voice paused it
+    prepared: str = ""  # the partial a held reply was started on ("" when none)
 
     def handle(self, event: Event) -> list[Action]:
         if self.state is State.ENDED:
             return []
         if isinstance(event, StreamClosed):
             self.state = State.ENDED
-            return [Close()]
+            return self._drop_prepared([Close()])
         if isinstance(event, OperatorHangup):
             self.state = State.ENDED
-            return [Interrupt(), HangUp("operator")]
+            return self._drop_prepared([Interrupt(), HangUp("operator")])
         handler = getattr(self, f"_on_{type(event).__name__}")
-        return handler(event)
+        actions: list[Action] = handler(event)
+        if self.prepared and self.state is not State.LISTENING:
+            return self._drop_prepared(actions)
+        return actions
 
     # -- call lifecycle --
     def _on_CallStarted(self, event: CallStarted) -> list[Action]:
@@ -98,7 +107,7 @@ class Session:
     def _on_MaxDuration(self, event: MaxDuration) -> list[Action]:
         if self.state is State.ENDING:
             return []
-        return self._end(interrupt=self.state in (State.THINKING, State.SPEAKING))
+        return self._end(interrupt=self.state in (*AGENT_TALKING, State.PAUSED))
 
     def _on_EndCallRequested(self, event: EndCallRequested) -> list[Action]:
         return self._end(interrupt=False) if self.state is not State.ENDING else []
@@ -112,21 +121,44 @@ class Session:
     # -- the caller --
     def _on_VoiceActivity(self, event: VoiceActivity) -> list[Action]:
         self.voiced_ms = event.voiced_ms
-        actions: list[Action] = [StopSilenceTimer()] if self.state is State.LISTENING else []
-        if self.state in (State.THINKING, State.SPEAKING) and self._should_interrupt():
+        if self.state is State.LISTENING:
+            return self._drop_prepared([StopSilenceTimer()])
+        if self.state is State.PAUSED:
+            return self._barge_in() if self.voiced_ms >= BACKCHANNEL_MAX_MS else []
+        if self.state in AGENT_TALKING and self._voice_pauses():
+            return self._pause()
+        if self.state in AGENT_TALKING and self._should_interrupt():
             return self._barge_in()
-        return actions
+        return []
+
+    def _on_CallerQuiet(self, event: CallerQuiet) -> list[Action]:
+        return self._decide() if self.state is State.PAUSED else []
+
+    def _on_PauseExpired(self, event: PauseExpired) -> list[Action]:
+        if self.state is not State.PAUSED:
+            return []
+        return self._barge_in() if self.voiced_ms else self._decide()
 
     def _on_SpeechEnded(self, event: SpeechEnded) -> list[Action]:
+        partial = self.segment_text
         self.voiced_ms, self.segment_text = 0, ""
+        if self.state is State.PAUSED:
+            self.segment_text = partial  # decided on below; a final may still follow
+            actions = self._decide()
+            self.segment_text = ""
+            return actions
         if self.state is State.LISTENING:  # noise or a cough: no transcript may follow
-            return [StartSilenceTimer(self.config.silence_timeout_seconds)]
+            return [StartSilenceTimer(self.config.silence_timeout_seconds), *self._prepare(partial)]
         return []
 
     def _on_Partial(self, event: Partial) -> list[Action]:
         self.segment_text = event.text
-        if self.state in (State.THINKING, State.SPEAKING) and self.voiced_ms and self._should_interrupt():
+        if self.state is State.PAUSED and self._are_words(event.text):
             return self._barge_in()
+        if self.state in AGENT_TALKING and self.voiced_ms and self._should_interrupt():
+            return self._barge_in()
+        if self.state is State.LISTENING and self.prepared and not self.voiced_ms:
+            return self._prepare(event.text)  # a late partial after the VAD closed the utterance
         return []
 
     def _on_Final(self, event: Final) -> list[Action]:
@@ -134,8 +166,12 @@ class Session:
         self.segment_text, self.voiced_ms = "", 0
         if not text or self.state is State.ENDING:
             return [RecordCallerTurn(text)] if text else []
-        if self.state in (State.THINKING, State.SPEAKING):
-            if is_backchannel(text):
+        if self.state is State.PAUSED:
+            if not self._are_words(text):
+                return self._resume()
+            return [*self._barge_in(), *self._caller_said(text)]
+        if self.state in AGENT_TALKING:
+            if self._is_backchannel(text):
                 return []
             if not self.config.barge_in_enabled:
                 if self._is_end_phrase(text):
@@ -148,7 +184,8 @@ class Session:
     def _on_Dtmf(self, event: Dtmf) -> list[Action]:
         if self.state is State.ENDING:
             return []
-        interrupt = self._barge_in() if self.state in (State.THINKING, State.SPEAKING) else []
+        talking = self.state in (*AGENT_TALKING, State.PAUSED)
+        interrupt = self._barge_in() if talking else []
         return [*interrupt, *self._caller_said(f"(The caller pressed {event.digit}.)", record=False)]
 
     def _caller_said(self, text: str, record: bool = True) -> list[Action]:
@@ -156,13 +193,27 @@ class Session:
         self.pending_caller_text.clear()
         recorded: list[Action] = [RecordCallerTurn(text, store=record)]
         if self._is_end_phrase(text):
-            return [*recorded, *self._end(interrupt=False)]
+            return self._drop_prepared([*recorded, *self._end(interrupt=False)])
+        prepared, self.prepared = self.prepared, ""
         self.state = State.THINKING
-        return [StopSilenceTimer(), *recorded, Reply()]
+        if prepared and same_words(prepared, text):
+            return [StopSilenceTimer(), *recorded, ReleasePrepared()]
+        return [*([DiscardPrepared()] if prepared else []), StopSilenceTimer(), *recorded, Reply()]
 
     def _is_end_phrase(self, text: str) -> bool:
         said = " ".join(words(text))
         return any(re.search(rf"\b{re.escape(p)}\b", said) for p in self.config.end_call_phrases if p)
+
+    def _is_backchannel(self, text: str) -> bool:
+        return is_backchannel(text, self.config.language)
+
+    def _are_words(self, text: str) -> bool:
+        """Recognised words that are not a backchannel: the caller is taking the turn."""
+        return bool(words(text)) and not self._is_backchannel(text)
+
+    def _voice_pauses(self) -> bool:
+        c = self.config
+        return c.barge_in_enabled and c.interruption_mode == "resume" and self.voiced_ms >= c.barge_in_min_speech_ms
 
     def _should_interrupt(self) -> bool:
         if not self.config.barge_in_enabled or self.voiced_ms < self.config.barge_in_min_speech_ms:
@@ -170,21 +221,53 @@ class Session:
         if self.voiced_ms >= BACKCHANNEL_MAX_MS:
             return True
         if self.segment_text:
-            return not is_backchannel(self.segment_text)
+            return not self._is_backchannel(self.segment_text)
         return self.voiced_ms >= self.config.barge_in_min_speech_ms + BACKCHANNEL_GRACE_MS
+
+    def _pause(self) -> list[Action]:
+        if self.segment_text and self._are_words(self.segment_text):
+            return self._barge_in()  # the words came before the voice reached the minimum
+        self.paused_from, self.state = self.state, State.PAUSED
+        return [Pause()]
+
+    def _decide(self) -> list[Action]:
+        """The caller is quiet while the agent is paused: words mean an interruption, anything else resumes."""
+        return self._barge_in() if self._are_words(self.segment_text) else self._resume()
+
+    def _resume(self) -> list[Action]:
+        self.state = self.paused_from
+        return [Resume()]
 
     def _barge_in(self) -> list[Action]:
         self.state = State.LISTENING
         return [Interrupt()]
 
+    def _prepare(self, partial: str) -> list[Action]:
+        """Start the reply on ``partial`` (held) when the agent prepares replies and it is worth it."""
+        if not (self.config.preemptive_reply and words(partial)) or self._is_end_phrase(partial):
+            return []
+        if self.prepared and same_words(self.prepared, partial):
+            return []
+        previous = self._drop_prepared([])
+        self.prepared = partial
+        return [*previous, Prepare(partial)]
+
+    def _drop_prepared(self, actions: list[Action]) -> list[Action]:
+        if not self.prepared:
+            return actions
+        self.prepared = ""
+        return [DiscardPrepared(), *actions]
+
     # -- the agent's speech --
     def _on_ReplyAudioStarted(self, event: ReplyAudioStarted) -> list[Action]:
         if self.state is State.THINKING:
             self.state = State.SPEAKING
+        elif self.state is State.PAUSED:
+            self.paused_from = State.SPEAKING
         return []
 
     def _on_ReplyFailed(self, event: ReplyFailed) -> list[Action]:
-        if self.state in (State.LISTENING, State.THINKING, State.SPEAKING):
+        if self.state in (State.LISTENING, *AGENT_TALKING, State.PAUSED):
             return self._say(self.config.fallback_line, "fallback")
         return []
 
@@ -197,6 +280,8 @@ class Session:
                 self.state = State.ENDED
                 return [Transfer()]
             return []
+        if self.state is State.PAUSED:  # it had all played when the caller's voice came: nothing to resume
+            self.state = self.paused_from
         if self.state is not State.SPEAKING:
             return []
         if self.pending_caller_text:

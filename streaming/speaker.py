@@ -22,6 +22,7 @@ from streaming.journal import Journal
 from streaming.playback import Player, Utterance
 from streaming.providers.base import Conversation, LanguageModel, Message, ProviderError, TextToSpeech
 from streaming.reply import ReplyOutcome, TurnTiming, provider_deadline, speech_cache, stream_sentences
+from streaming.synthesis import Synthesizer
 
 log = logging.getLogger(__name__)
 TOOL_EVENTS: dict[str, type[turns.EndCallRequested | turns.TransferRequested]] = {
@@ -53,6 +54,15 @@ class Deadline:
         self.scope.reschedule(None)
 
 
+@dataclass
+class Prepared:
+    """A reply started before the final transcript, held until the final confirms (or refutes) it."""
+
+    utterance: Utterance
+    timing: TurnTiming
+    failed: bool = False
+
+
 class Speaker:
     def __init__(
         self,
@@ -77,6 +87,9 @@ class Speaker:
         self._on_failure = on_failure
         self._started_at = started_at
         self._speaking: dict[Utterance, asyncio.Task] = {}
+        self.synthesizer = Synthesizer(tts, player, settings.TTS_STALL_MS / 1000)
+        self._prepared: Prepared | None = None
+        self.preemptive = {"hits": 0, "misses": 0}
 
     # ---- what the runner asks for ----
     def say(self, text: str, purpose: str) -> None:
@@ -86,10 +99,67 @@ class Speaker:
 
     def reply(self, timing: TurnTiming) -> None:
         """Ask the LLM for the next reply and speak it sentence by sentence as it streams."""
-        utterance = self.player.begin("reply", self.journal.next_sequence())
+        self._reply(timing, self.conversation(), held=False)
+
+    def prepare(self, text: str, timing: TurnTiming) -> None:
+        """Start the reply to ``text`` (the caller's latest partial) but hold its audio until ``release``."""
+        self.discard()
+        conversation = self.conversation()
+        conversation.messages.append(Message("caller", text))
+        self._prepared = Prepared(self._reply(timing, conversation, held=True), timing)
+
+    def release(self) -> bool:
+        """The final transcript confirmed the prepared reply: send it as this turn's reply. False when there is
+        none to send (it failed, or was never prepared): the caller asks for a fresh reply instead."""
+        prepared, self._prepared = self._prepared, None
+        if prepared is None or prepared.failed or prepared.utterance.cancelled:
+            if prepared is not None:
+                self._drop(prepared)
+            return False
+        self.preemptive["hits"] += 1
+        utterance = prepared.utterance
+        utterance.sequence = self.journal.next_sequence()
+        prepared.timing.stt_final = time.monotonic()
+        self.player.resume([utterance])
+        if utterance.pushed_bytes:  # its audio started while held: the machine learns it now
+            asyncio.get_running_loop().call_soon(self._dispatch, turns.ReplyAudioStarted())
+        return True
+
+    def discard(self) -> None:
+        """Drop the prepared reply (nothing of it was sent); it counts as a miss."""
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None:
+            self._drop(prepared)
+
+    def _drop(self, prepared: Prepared) -> None:
+        self.preemptive["misses"] += 1
+        task = self._speaking.pop(prepared.utterance, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        self.player.discard(prepared.utterance)
+
+    def _reply(self, timing: TurnTiming, conversation: Conversation, held: bool) -> Utterance:
+        utterance = self.player.begin("reply", 0 if held else self.journal.next_sequence(), held=held)
         outcome = ReplyOutcome()
         utterance.planned = lambda: outcome.text
-        self._start(utterance, self._produce_reply(utterance, timing, outcome), timing, outcome)
+        self._start(utterance, self._produce_reply(utterance, timing, outcome, conversation), timing, outcome)
+        return utterance
+
+    def pause(self, reaction_ms: float | None) -> bool:
+        """The caller's voice over the agent: stop sending, keep the rest. Returns whether audio was cut."""
+        paused = self.player.pause()
+        for utterance in paused:
+            data = {"reaction_ms": reaction_ms, "sequence": utterance.sequence, "heard_bytes": utterance.sent_bytes}
+            self.journal.event("pause", data)
+        return any(u.pauses for u in paused)
+
+    def resume(self) -> None:
+        """It was only a backchannel or noise: go on from the first word the caller did not hear."""
+        prepared = self._prepared.utterance if self._prepared else None
+        held = [u for u in self.player.active if u.held and u is not prepared]
+        for utterance in self.player.resume(held):
+            utterance.resumed = True
+            self.journal.event("resume", {"sequence": utterance.sequence, "from_byte": utterance.resume_from})
 
     def interrupt(self, reaction_ms: float | None) -> bool:
         """Barge-in: cut what is queued or playing, record what the caller heard, cancel the producers.
@@ -110,6 +180,7 @@ class Speaker:
 
     def stream_closed(self) -> None:
         """The stream ended mid-utterance (the caller hung up): store the part of it they heard, as interrupted."""
+        self.discard()
         for utterance, heard in self.player.interrupt(clear=False):
             self._record_agent_turn(utterance, heard, True, None, None)
 
@@ -129,17 +200,21 @@ class Speaker:
 
     # ---- fixed lines and the speech cache ----
     def warm_fixed_lines(self, spawn: Callable[[Coroutine[Any, Any, Any]], object]) -> None:
-        """Synthesize the lines that must come out fast (fallback, goodbye) before they are needed."""
+        """Have the lines that must come out fast (fallback, goodbye) ready before they are needed: from the shared
+        store (the agent's lines are prepared when it is saved and when a call is answered), else synthesized."""
         for text in (self.config.fallback_line, self.config.goodbye_message):
             if text and speech_cache.get(self._line_key(text)) is None:
-                spawn(self._synthesize_line(text))
+                spawn(self._warm_line(text))
+
+    async def _warm_line(self, text: str) -> None:
+        if await speech_cache.fetch(self._line_key(text)) is None:
+            await self._synthesize_line(text)
 
     def _line_key(self, text: str) -> tuple:
-        c = self.config
-        return speech_cache.key(self.tts, c.voice, c.language, c.speaking_rate, c.version, text)
+        return speech_cache.line_key(self.tts, self.config, text)
 
     async def _say(self, utterance: Utterance, text: str) -> None:
-        cached = speech_cache.get(self._line_key(text))
+        cached = await speech_cache.fetch(self._line_key(text))
         if cached is None:
             await self._synthesize_line(text, utterance)
             return
@@ -153,48 +228,28 @@ class Speaker:
         if utterance is None:
             audio = b"".join([chunk async for chunk in self.tts.speak(text)])
         else:
-            audio = await self._speak_text(utterance, text)
+            audio = await self.synthesizer.speak(utterance, text, lambda: self._dispatch(turns.ReplyAudioStarted()))
         if utterance is None or not utterance.cancelled:
-            speech_cache.put(self._line_key(text), audio)
+            await speech_cache.publish(self._line_key(text), audio)
 
     # ---- producing audio ----
-    async def _produce_reply(self, utterance: Utterance, timing: TurnTiming, outcome: ReplyOutcome) -> None:
-        """LLM sentences → TTS. No audio ``REPLY_DEADLINE_MS`` after the caller stopped talking fails the reply (the
-        caller hears the fallback line instead of silence); an LLM that stalls later ends it where it stopped."""
+    async def _produce_reply(
+        self, utterance: Utterance, timing: TurnTiming, outcome: ReplyOutcome, conversation: Conversation
+    ) -> None:
+        """LLM pieces → TTS (with look-ahead). No audio ``REPLY_DEADLINE_MS`` after the caller stopped talking fails
+        the reply (the caller hears the fallback line instead of silence); an LLM that stalls later ends it where it
+        stopped."""
         deadline = Deadline.for_reply(timing, settings.REPLY_DEADLINE_MS / 1000)
         late = f"no reply audio within {settings.REPLY_DEADLINE_MS} ms of the caller's end of speech"
-        async with provider_deadline(deadline.scope, late, self.llm.name):
-            sentences = stream_sentences(self.llm, self.conversation(), timing, outcome, settings.LLM_STALL_MS / 1000)
-            async for sentence in sentences:
-                await self._speak_text(utterance, sentence, timing, on_first_audio=deadline.cancel)
 
-    async def _speak_text(
-        self,
-        utterance: Utterance,
-        text: str,
-        timing: TurnTiming | None = None,
-        on_first_audio: Callable[[], None] | None = None,
-    ) -> bytes:
-        """Synthesize ``text`` into the utterance as the audio streams in; returns all of it. A TTS that sends
-        nothing for ``TTS_STALL_MS`` fails with a ProviderError."""
-        self.player.add_text(utterance, text)
-        audio: list[bytes] = []
-        stall_s = settings.TTS_STALL_MS / 1000
-        loop = asyncio.get_running_loop()
-        stalled = f"text-to-speech sent nothing for {stall_s:g} s"
-        async with provider_deadline(asyncio.timeout(stall_s), stalled, self.tts.name) as stall:
-            async for chunk in self.tts.speak(text):
-                stall.reschedule(loop.time() + stall_s)
-                audio.append(chunk)
-                if timing and timing.tts_first_audio is None:
-                    timing.tts_first_audio = time.monotonic()
-                first = utterance.queued_bytes == 0
-                self.player.add_audio(utterance, chunk)
-                if first:
-                    if on_first_audio:
-                        on_first_audio()
-                    self._dispatch(turns.ReplyAudioStarted())
-        return b"".join(audio)
+        def first_audio() -> None:
+            timing.tts_first_audio = time.monotonic()
+            deadline.cancel()
+            self._dispatch(turns.ReplyAudioStarted())
+
+        async with provider_deadline(deadline.scope, late, self.llm.name):
+            pieces = stream_sentences(self.llm, conversation, timing, outcome, settings.LLM_STALL_MS / 1000)
+            await self.synthesizer.speak_all(utterance, pieces, first_audio)
 
     # ---- one utterance, start to end ----
     def _start(
@@ -228,6 +283,11 @@ class Speaker:
         finally:
             self.player.finish(utterance)
         if failed is not None:
+            prepared = self._prepared
+            if prepared is not None and prepared.utterance is utterance and utterance.queued_bytes == 0:
+                self._on_failure(failed, False)  # stored; the confirmed turn asks again (see release)
+                prepared.failed = True
+                return
             self._failed_utterance(utterance, failed)
             if utterance.queued_bytes == 0:
                 return
@@ -287,6 +347,7 @@ class Speaker:
             heard_text=heard,
             latency=latency,
             usage=usage,
+            **({"resumed": True} if utterance.resumed else {}),
         )
 
     def _stream_ms(self, at: float | None) -> int | None:

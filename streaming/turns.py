@@ -28,6 +28,16 @@ class SpeechEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class CallerQuiet:
+    """The caller has been quiet for a moment (``QUIET_MS``) inside an utterance the VAD has not closed yet."""
+
+
+@dataclass(frozen=True, slots=True)
+class PauseExpired:
+    """The agent has been paused for the longest a pause may last (the decision is forced)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Partial:
     text: str
 
@@ -93,6 +103,8 @@ Event = (
     CallStarted
     | VoiceActivity
     | SpeechEnded
+    | CallerQuiet
+    | PauseExpired
     | Partial
     | Final
     | ReplyAudioStarted
@@ -136,6 +148,33 @@ class Interrupt:
 
 
 @dataclass(frozen=True, slots=True)
+class Pause:
+    """The caller's voice over the agent: empty our send queue, clearAudio, keep the unplayed rest."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """It was a backchannel or noise: go on from the first word the caller did not hear."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prepare:
+    """The caller stopped talking: start the reply on ``text`` (the latest partial) without sending anything."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReleasePrepared:
+    """The final transcript says what the prepared reply was started on: send it."""
+
+
+@dataclass(frozen=True, slots=True)
+class DiscardPrepared:
+    """The prepared reply answers words the caller did not end up saying: cancel it (nothing was sent)."""
+
+
+@dataclass(frozen=True, slots=True)
 class StartSilenceTimer:
     seconds: float
 
@@ -160,4 +199,19 @@ class Close:
     """The stream is gone: cancel everything and close the call's records."""
 
 
-Action = Say | Reply | RecordCallerTurn | Interrupt | StartSilenceTimer | StopSilenceTimer | HangUp | Transfer | Close
+Action = (
+    Say
+    | Reply
+    | RecordCallerTurn
+    | Interrupt
+    | Pause
+    | Resume
+    | Prepare
+    | ReleasePrepared
+    | DiscardPrepared
+    | StartSilenceTimer
+    | StopSilenceTimer
+    | HangUp
+    | Transfer
+    | Close
+)

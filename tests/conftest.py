@@ -44,6 +44,7 @@ def local_services(settings, tmp_path):
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.SPEECH_PREPARE_LINES = False  # the speech store tests turn it on (it calls the provider factory)
     settings.RECORDINGS_DIR = tmp_path / "media" / "recordings"
     settings.PLIVO_AUTH_ID = ""
     settings.PLIVO_AUTH_TOKEN = ""

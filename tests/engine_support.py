@@ -15,6 +15,7 @@ class Scripted:
     transcripts: list[str] = field(default_factory=list)
     replies: object = echo_reply
     stt_final_ms: int = 300
+    stt_word_ms: int = 300
     llm_first_token_ms: int = 30
     tokens_per_s: float = 200
     tts_first_audio_ms: int = 10
@@ -24,7 +25,7 @@ class Scripted:
 
     def __call__(self, config: CallConfig) -> tuple[ScriptedSTT, ScriptedLLM, ScriptedTTS]:
         providers = (
-            ScriptedSTT(config, self.transcripts, final_ms=self.stt_final_ms),
+            ScriptedSTT(config, self.transcripts, final_ms=self.stt_final_ms, word_ms=self.stt_word_ms),
             ScriptedLLM(config, self.replies, first_token_ms=self.llm_first_token_ms, tokens_per_s=self.tokens_per_s),
             ScriptedTTS(
                 config, first_audio_ms=self.tts_first_audio_ms, ms_per_char=self.ms_per_char, fail=self.tts_fail

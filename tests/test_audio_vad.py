@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streaming import audio
-from streaming.audio import Framer, SpeechDetector, VadSpeechEnd, VadSpeechStart, VadVoiced
+from streaming.audio import Framer, SpeechDetector, VadQuiet, VadSpeechEnd, VadSpeechStart, VadVoiced
 from tests.speech import frames, silence_ulaw, synthesize_ulaw
 
 LEAD_MS, TAIL_MS = 500, 1000
@@ -76,10 +76,14 @@ def padded(text: str) -> tuple[bytes, int]:
 def test_one_segment_on_real_speech(text, end_of_speech_ms):
     ulaw, silence_at = padded(text)
     detector = SpeechDetector(end_of_speech_ms=end_of_speech_ms)
-    events = detect(ulaw, detector)
+    every = detect(ulaw, detector)
+    quiet = [(at, e) for at, e in every if isinstance(e, VadQuiet)]
+    events = [(at, e) for at, e in every if not isinstance(e, VadQuiet)]
     kinds = [type(e) for _, e in events]
     assert kinds[0] is VadSpeechStart and kinds[-1] is VadSpeechEnd
     assert kinds[1:-1] == [VadVoiced] * (len(events) - 2) and len(events) > 10
+    # the first 200 ms without voice after the last voiced frame says "quiet" once (pauses between words may too)
+    assert quiet and quiet[-1][0] == events[-2][0] + 200
 
     (started_at, start), (ended_at, end) = events[0], events[-1]
     assert LEAD_MS <= start.onset_ms < LEAD_MS + 200  # the onset lies in the speech, near its start
@@ -126,10 +130,24 @@ def test_two_utterances_two_segments():
     first, second = synthesize_ulaw(TEXTS[0]), synthesize_ulaw(TEXTS[1])
     ulaw = silence_ulaw(LEAD_MS) + first + silence_ulaw(1500) + second + silence_ulaw(TAIL_MS)
     boundary = LEAD_MS + len(first) // 8 + 1500
-    marks = [(at, e) for at, e in detect(ulaw) if not isinstance(e, VadVoiced)]
+    marks = [(at, e) for at, e in detect(ulaw) if not isinstance(e, VadVoiced | VadQuiet)]
     assert [type(e) for _, e in marks] == [VadSpeechStart, VadSpeechEnd, VadSpeechStart, VadSpeechEnd]
     assert marks[1][1].end_ms < boundary - 1000 and boundary <= marks[2][1].onset_ms < boundary + 200
     assert marks[2][1].voiced_ms == 60  # the second segment counts afresh
+
+
+def test_quiet_is_reported_once_per_silence_and_never_outside_speech():
+    """200 ms without voice inside an open segment says "quiet" once; silence outside a segment says nothing."""
+    first = synthesize_ulaw(TEXTS[0])
+    ulaw = silence_ulaw(LEAD_MS) + first + silence_ulaw(1500)
+    events = detect(ulaw, SpeechDetector(end_of_speech_ms=600, quiet_ms=200))
+    after_last_voice = [e for _, e in events][-3:]
+    assert [type(e) for e in after_last_voice] == [VadVoiced, VadQuiet, VadSpeechEnd]
+    last_voiced_at = max(at for at, e in events if isinstance(e, VadVoiced))
+    quiet_at = [at for at, e in events if isinstance(e, VadQuiet)][-1]
+    assert quiet_at == last_voiced_at + 200
+    assert all(at > LEAD_MS for at, e in events if isinstance(e, VadQuiet))
+    assert detect(silence_ulaw(2000)) == []
 
 
 def test_restart_count_resets_the_voiced_total():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -10,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from streaming.providers.azure.tts import AzureTTS, build_ssml
-from streaming.providers.base import ProviderError
+from streaming.providers.base import ProviderError, WordMark
 from tests.factories import make_config
 from tests.fakes.azure_speech import AzureSpeechFake
 
@@ -225,3 +226,121 @@ async def test_not_configured_is_a_permanent_error(settings) -> None:
 
     assert caught.value.permanent is True
     await tts.close()
+
+
+# --- word marks ----------------------------------------------------------------------------------------------
+
+MARKED_TEXT = "Hello there, how can I help?"  # 28 characters: 560 ms of fake audio, 20 ms per character
+MARKED_WORDS = [
+    WordMark("Hello", 0.0),
+    WordMark("there", 120.0),
+    WordMark("how", 260.0),
+    WordMark("can", 340.0),
+    WordMark("I", 420.0),
+    WordMark("help", 460.0),
+]
+
+
+async def speak_marked(tts: AzureTTS, text: str) -> list[WordMark | bytes]:
+    """Everything ``speak`` delivers, marks and chunks, in the order the consumer saw it."""
+    events: list[WordMark | bytes] = []
+    async with asyncio.timeout(TIMEOUT):
+        async for chunk in tts.speak(text, on_word=events.append):
+            events.append(chunk)
+    return events
+
+
+def assert_each_mark_precedes_its_chunk(events: list[WordMark | bytes]) -> None:
+    yielded = 0
+    for event in events:
+        if isinstance(event, WordMark):
+            assert yielded <= event.offset_ms * 8, (event, yielded)  # its first byte was not yielded yet
+        else:
+            yielded += len(event)
+
+
+async def test_word_marks_are_exact_in_order_and_precede_their_audio(
+    azure_fake: AzureSpeechFake, tts: AzureTTS
+) -> None:
+    tts.word_wait = 5.0  # wait for the marks themselves, not for the grace period (tested below)
+
+    events = await speak_marked(tts, MARKED_TEXT)
+
+    assert [e for e in events if isinstance(e, WordMark)] == MARKED_WORDS
+    assert b"".join(e for e in events if isinstance(e, bytes)) == azure_fake.audio_for(MARKED_TEXT)
+    assert_each_mark_precedes_its_chunk(events)
+    context = azure_fake.sent("synthesis.context")[0].json()
+    assert context["synthesis"]["audio"]["metadataOptions"]["wordBoundaryEnabled"] is True
+    sent = azure_fake.syntheses[0].boundaries
+    assert [(b.text, b.kind) for b in sent if b.kind == "PunctuationBoundary"] == [
+        (",", "PunctuationBoundary"),
+        ("?", "PunctuationBoundary"),
+    ]  # the service sent them; the adapter left them out
+
+
+async def test_word_marks_with_a_30_ms_wait(azure_fake: AzureSpeechFake, tts: AzureTTS) -> None:
+    tts.word_wait = 0.03
+    events = await speak_marked(tts, LONG_TEXT)
+
+    expected = [WordMark(word.group(), word.start() * 20.0) for word in re.finditer(r"\w+", LONG_TEXT)]
+    assert [e for e in events if isinstance(e, WordMark)] == expected  # 20 ms of fake audio per character
+    assert b"".join(e for e in events if isinstance(e, bytes)) == azure_fake.audio_for(LONG_TEXT)
+    assert_each_mark_precedes_its_chunk(events)  # the SDK fires marks late: without the wait, often not
+
+
+async def test_by_default_audio_is_never_held_and_every_mark_still_comes(
+    azure_fake: AzureSpeechFake, tts: AzureTTS
+) -> None:
+    events = await speak_marked(tts, LONG_TEXT)
+    expected = [WordMark(word.group(), word.start() * 20.0) for word in re.finditer(r"\w+", LONG_TEXT)]
+    assert [e for e in events if isinstance(e, WordMark)] == expected
+    assert b"".join(e for e in events if isinstance(e, bytes)) == azure_fake.audio_for(LONG_TEXT)
+
+
+async def test_a_chunk_waits_for_its_marks_at_most_word_wait(azure_fake: AzureSpeechFake, tts: AzureTTS) -> None:
+    azure_fake.tts_release = threading.Event()  # after the first chunk the fake sends nothing until released
+    tts.word_wait = 0.3
+    await tts.start()
+    marks: list[WordMark] = []
+
+    speech = tts.speak(LONG_TEXT, on_word=marks.append)  # "Thanks" starts in the first chunk, "for" after it
+    async with asyncio.timeout(TIMEOUT):
+        first = await anext(speech)
+
+    yielded_at = time.monotonic()
+    synthesis = azure_fake.syntheses[0]
+    assert first == synthesis.audio[:800]
+    assert marks == [WordMark("Thanks", 0.0)]
+    assert synthesis.finished_at is None
+    assert 0.25 < yielded_at - synthesis.chunk_times[0] < 0.3 + 1.0  # held for a later mark, but not for long
+    azure_fake.tts_release.set()
+    rest = [chunk async for chunk in speech]
+    assert first + b"".join(rest) == synthesis.audio
+    assert marks[1] == WordMark("for", 140.0)
+
+
+async def test_speaking_without_a_listener_ignores_the_boundaries(azure_fake: AzureSpeechFake, tts: AzureTTS) -> None:
+    assert b"".join(await speak_all(tts, MARKED_TEXT)) == azure_fake.audio_for(MARKED_TEXT)
+    assert len(azure_fake.syntheses[0].boundaries) == 8  # six words, two punctuation marks: sent all the same
+
+
+async def test_closing_early_with_marks_then_the_next_sentence_gets_only_its_own(
+    azure_fake: AzureSpeechFake, tts: AzureTTS
+) -> None:
+    azure_fake.tts_chunk_delay = 0.05
+    tts.word_wait = 5.0
+    marks: list[WordMark] = []
+    speech = tts.speak(LONG_TEXT, on_word=marks.append)
+    async with asyncio.timeout(TIMEOUT):
+        await anext(speech)
+        await anext(speech)
+
+    await speech.aclose()  # barge-in
+
+    assert azure_fake.syntheses[0].finished_at is None
+    assert marks == [WordMark("Thanks", 0.0), WordMark("for", 140.0), WordMark("calling", 220.0)]
+    azure_fake.tts_chunk_delay = 0.0
+    events = await speak_marked(tts, MARKED_TEXT)
+    assert [e for e in events if isinstance(e, WordMark)] == MARKED_WORDS
+    assert b"".join(e for e in events if isinstance(e, bytes)) == azure_fake.audio_for(MARKED_TEXT)
+    assert_each_mark_precedes_its_chunk(events)

@@ -61,6 +61,8 @@ def test_config_from_full_snapshot():
         "reprompt_text": "Hello?",
         "barge_in_enabled": False,
         "barge_in_min_speech_ms": 400,
+        "interruption_mode": "words",
+        "preemptive_reply": False,
         "silence_timeout_seconds": 12,
         "max_reprompts": 3,
         "end_call_phrases": ["Goodbye", "That's ALL"],
@@ -72,6 +74,8 @@ def test_config_from_full_snapshot():
         reprompt_text="Hello?",
         barge_in_enabled=False,
         barge_in_min_speech_ms=400,
+        interruption_mode="words",
+        preemptive_reply=False,
         silence_timeout_seconds=12.0,
         max_reprompts=3,
         end_call_phrases=("goodbye", "that's all"),
@@ -84,10 +88,11 @@ def test_config_from_empty_snapshot_uses_the_agent_model_defaults():
     assert (config.goodbye_message, config.reprompt_text, config.barge_in_min_speech_ms) == (
         "Thank you for calling. Goodbye!",
         "Are you still there?",
-        250,
+        150,
     )
     assert config.silence_timeout_seconds == 8.0 and isinstance(config.silence_timeout_seconds, float)
     assert config.barge_in_enabled is True and config.max_reprompts == 2
+    assert (config.interruption_mode, config.preemptive_reply) == ("resume", True)
 
 
 def test_config_refuses_an_incomplete_snapshot():

@@ -69,20 +69,6 @@ async def test_a_caller_who_hangs_up_mid_reply_leaves_the_part_they_heard(script
     assert caller.events("clearAudio") == []
 
 
-async def test_backchannel_does_not_interrupt(scripted):
-    scripted.replies = [LONG_REPLY]
-    scripted.ms_per_char = 40
-    caller = await answered_with_reply(scripted, ["What are your opening hours?", "okay"])
-    await caller.send_audio(synthesize_ulaw("okay"))
-    await caller.send_silence(300)
-    await caller.wait_for_checkpoints(1, timeout=15)
-    assert caller.events("clearAudio") == []
-    await caller.wait_for(lambda: not caller.playout.checkpoints, timeout=15)
-    await eventually(lambda: len(turns()) == 2 and turns()[1][2] == LONG_REPLY)
-    assert [t[:2] for t in await db_turns()] == [("caller", "What are your opening hours?"), ("agent", LONG_REPLY)]
-    await caller.hang_up()
-
-
 async def test_barge_in_off_lets_the_agent_finish(scripted):
     scripted.replies = [LONG_REPLY, "About Sunday: closed."]
     scripted.ms_per_char = 20

@@ -34,6 +34,7 @@ def stored_turn(call: Call, sequence: int) -> dict:
         "text": turn.text,
         "heard_text": turn.heard_text,
         "interrupted": turn.interrupted,
+        "resumed": turn.resumed,
         "start_ms": turn.start_ms,
     }
 

@@ -79,6 +79,20 @@ def test_streamed_token_by_token_gives_the_same_pieces():
     assert whole[0] == "Sure." and whole[-1] == "Bye!" and LONG_CLAUSE == 60
 
 
+def test_the_first_piece_may_be_a_clause_the_later_ones_wait_for_a_sentence():
+    """The first audio need not wait for a whole sentence: a clause of FIRST_CLAUSE characters is enough."""
+    text = "Our hours this week are nine to five, and on Saturday, ten to two. Then, on Sunday, closed. "
+    splitter = SentenceSplitter()
+    streamed = [piece for ch in text for piece in splitter.push(ch)]
+    assert streamed == [
+        "Our hours this week are nine to five,",
+        "and on Saturday, ten to two.",
+        "Then, on Sunday, closed.",
+    ]
+    assert split("Well, maybe, later, ok") == ([[]], "Well, maybe, later, ok")  # no clause end past 20
+    assert SentenceSplitter(first_clause=0).push("Our hours this week are nine to five, and") == []
+
+
 def test_flush_empties_the_buffer():
     splitter = SentenceSplitter()
     assert splitter.push("  trailing words ") == []

@@ -39,8 +39,12 @@ TIMER, STOP = StartSilenceTimer(8.0), StopSilenceTimer()
 
 
 def turn_config(**overrides) -> CallConfig:
-    """An agent with the model's defaults, no end-call phrases and a short goodbye, unless a case says otherwise."""
-    return make_config(**{"goodbye_message": "Goodbye!", "end_call_phrases": (), **overrides})
+    """An agent with the model's defaults, no end-call phrases and a short goodbye, unless a case says otherwise.
+
+    This table pins the "words" interruption mode (stop once a real word is recognised, 250 ms minimum) without
+    preemptive replies; tests/test_session_resume.py has the "resume" mode and the preemptive reply."""
+    defaults = {"interruption_mode": "words", "barge_in_min_speech_ms": 250, "preemptive_reply": False}
+    return make_config(**{"goodbye_message": "Goodbye!", "end_call_phrases": (), **defaults, **overrides})
 
 
 GOODBYE = Say("Goodbye!", "goodbye")

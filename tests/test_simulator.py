@@ -15,10 +15,13 @@ import httpx
 import pytest
 from plivo.utils import validate_v3_signature
 
-from streaming.simulator.audio_source import SAMPLE_RATE, prepare, wav_ulaw
+from streaming.simulator.audio_source import SAMPLE_RATE, SILENT_FRAME, prepare, wav_ulaw
 from streaming.simulator.client import run_call
 from streaming.simulator.config import CallerTurn, CallScript
+from streaming.simulator.playout import Playout
 from streaming.simulator.plivo_http import BadAnswer, SignatureRejected, StreamRefused
+from streaming.simulator.report import format_summary
+from tests.fakes.scripted import ScriptedSTT, echo_text, tone
 from tests.live_server import ROOT, SCRIPTED, LiveServer, free_port, migrated_database, start_server
 
 TOKEN = "simulator-test-token"
@@ -43,7 +46,7 @@ def scripted_server(workdir: Path, template_db: Path):
         template_db,
         "scripted",
         VOICE_PROVIDER_FACTORY=SCRIPTED,
-        SCRIPTED_TRANSCRIPTS=f"{QUESTION}|Thank you",
+        SCRIPTED_TRANSCRIPTS=f"{QUESTION}|Thank you|mm-hmm",  # the backchannel call's 3rd utterance: "mm-hmm"
         PLIVO_AUTH_TOKEN=TOKEN,
     )
     try:
@@ -100,6 +103,12 @@ def calls(scripted_server: LiveServer, offline_server: LiveServer, workdir: Path
             lambda: run_call(config(scripted_server, [QUESTION, "Hold on what about Sunday"], barge_in_after_ms=500)),
         ),
         "dtmf": (1.4, lambda: run_call(config(scripted_server, [CallerTurn(dtmf="1#")]))),
+        "backchannel": (
+            2.8,
+            lambda: run_call(
+                config(scripted_server, [QUESTION, "Thank you", QUESTION], backchannels=lambda index: index == 1)
+            ),
+        ),
         "max_seconds": (2.1, lambda: run_call(config(scripted_server, [QUESTION], max_seconds=3))),
         "cli_json": (
             0.0,
@@ -197,6 +206,31 @@ def test_barge_in_clears_audio_and_interrupts_the_turn(calls, scripted_server):
     assert scripted_server.events(result.call_uuid, "barge-in")
 
 
+def test_a_backchannel_is_said_over_the_reply_and_is_no_turn(calls, scripted_server):
+    result = outcome(calls, "backchannel")
+    assert result.ended_by == "caller" and result.error == ""
+    assert [a.said for a in result.answers] == [QUESTION, "Thank you", QUESTION]
+    assert len(result.voice_to_voice_ms) == 3  # the backchannel waited for no answer of its own
+    (back,) = result.backchannels
+    assert back.turn == 2 and back.said == "mm-hmm"
+    assert back.speech_start_s is not None and back.speech_end_s is not None
+    assert 0.3 <= back.speech_end_s - back.speech_start_s <= 0.6  # a short "mm-hmm"
+    reply_start = next(
+        e.at for e in result.transcript if e.kind == "agent-start" and e.at > result.answers[1].speech_end_s
+    )
+    assert 0.55 <= back.speech_start_s - reply_start <= 1.0  # ~600 ms into the reply to turn 2
+    starts = [e for e in result.transcript if e.kind == "caller-start"]
+    assert [bool(e.data.get("backchannel")) for e in starts] == [False, False, True, False]
+    if back.clear_ms is None:  # the agent talked on: nothing resumed
+        assert back.resume_ms is None
+    turns = scripted_server.turns(result.call_uuid)
+    said = [text for role, text, _, _ in turns if role == "caller"]
+    assert [t for t in said if t != "mm-hmm"] == [QUESTION, "Thank you", QUESTION]
+    replies = [text for role, text, _, _ in turns if role == "agent"][1:]
+    assert echo_text("mm-hmm") not in replies  # the STT heard "mm-hmm": a backchannel, not a question
+    assert '"mm-hmm" over the reply' in format_summary(result)
+
+
 def test_dtmf_reaches_the_call_events(calls, scripted_server):
     result = outcome(calls, "dtmf")
     assert result.dtmf_sent == "1#"
@@ -261,6 +295,46 @@ def test_demo_agent_answers_its_faq_offline(calls, offline_server):
 
 
 # ---- offline parts ----
+def test_scripted_stt_partials_grow_one_word_per_300_ms_and_the_final_waits_for_the_endpoint():
+    def heard(stt: ScriptedSTT, speech_ms: int, silence_ms: int) -> list[tuple[int, str, bool]]:
+        frames = [tone(20)] * (speech_ms // 20) + [SILENT_FRAME] * (silence_ms // 20)
+        out = []
+        for n, frame in enumerate(frames, 1):
+            stt.feed(frame)
+            while not stt._queue.empty():
+                item = stt._queue.get_nowait()
+                out.append((n * 20, item.text, item.final))
+        return out
+
+    stt = ScriptedSTT(transcripts=["what are your opening hours", "mm-hmm"], final_ms=800)
+    assert heard(stt, 1240, 1000) == [
+        (300, "what", False),
+        (600, "what are", False),
+        (900, "what are your", False),
+        (1200, "what are your opening", False),
+        (1500, "what are your opening hours", False),  # in the trailing silence: the recognizer catches up
+        (2040, "what are your opening hours", True),  # 800 ms after the last voiced frame
+    ]
+    assert heard(stt, 420, 900) == [(300, "mm-hmm", False), (1220, "mm-hmm", True)]  # the next transcript
+    faster = ScriptedSTT(transcripts=["hold on please"], final_ms=150, partial_every_ms=100)
+    assert heard(faster, 700, 200) == [
+        (100, "hold", False),  # one word at once, the next per 300 ms as before
+        (600, "hold on", False),
+        (860, "hold on please", True),
+    ]
+
+
+def test_playout_counts_holes_inside_an_utterance_only():
+    now = [0.0]
+    playout = Playout(clock=lambda: now[0])
+    frame, checkpoint = (lambda: playout.audio(b"\xff" * 160)), (lambda: playout.checkpoint("utterance-1"))
+    # 20 ms frames: a 90 ms hole before the 4th; after a checkpoint or clearAudio the wait is a latency, not a hole
+    steps = [(0.0, frame), (0.02, frame), (0.04, frame), (0.15, frame), (0.15, checkpoint), (0.5, frame)]
+    for now[0], step in [*steps, (0.52, playout.clear), (0.9, frame), (0.95, frame)]:  # 30 ms: a hole
+        step()
+    assert [round(h) for h in playout.holes] == [90, 30]
+
+
 def write_wav(path: Path, rate: int, width: int, channels: int, seconds: float) -> None:
     n = int(rate * seconds)
     peak = 2 ** (8 * width - 1) - 1

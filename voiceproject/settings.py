@@ -100,6 +100,9 @@ SERVE_STATIC = env_bool("SERVE_STATIC", default=False)  # let daphne serve stati
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 RECORDINGS_DIR = MEDIA_ROOT / "recordings"
+# Synthesize each agent version's fixed lines (greeting, goodbye, …) into the shared speech store when the agent is
+# saved and when a call is answered, so that no caller waits for a TTS round trip before the greeting.
+SPEECH_PREPARE_LINES = env_bool("SPEECH_PREPARE_LINES", True)
 
 LOGIN_URL = "calls-login"
 LOGIN_REDIRECT_URL = "/calls/"

@@ -18,6 +18,7 @@ from calls.plivo.answer_xml import decline_response, stream_response, transfer_r
 from calls.plivo.params import call_direction, duration_seconds, refused, stored_number
 from calls.plivo.signatures import plivo_signed, site_base
 from calls.plivo.tokens import make_stream_token, stream_path
+from streaming.providers.line_prep import prepare_in_background
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +83,18 @@ def answer(request: HttpRequest) -> HttpResponse:
         call.status = Call.Status.IN_PROGRESS
         call.answered_at = call.answered_at or timezone.now()
         call.save()
+    prepare_lines_soon(call)
     stream_url = websocket_url(request, stream_path(make_stream_token(call.call_uuid)))
     return xml(stream_response(stream_url, absolute(request, reverse("plivo-stream-status"))))
+
+
+def prepare_lines_soon(call: Call) -> None:
+    """The first call of an agent version in this process: its fixed lines are synthesized in a background thread
+    if the shared store lacks the greeting (the XML never waits for it). Never raises."""
+    try:
+        prepare_in_background(call_config(call.agent_snapshot))
+    except Exception:
+        log.exception("Call %s: could not start preparing the agent's lines", call.call_uuid)
 
 
 def call_defaults(params: dict[str, str], number: PhoneNumber | None) -> dict:

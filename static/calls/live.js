@@ -27,7 +27,7 @@
     const item = el("li", "turn " + role + (turn.interrupted ? " interrupted" : ""));
     item.dataset.seq = turn.sequence;
     const label = role.charAt(0).toUpperCase() + role.slice(1);
-    item.appendChild(el("div", "meta", offset(turn.start_ms) + " " + label + (turn.interrupted ? " · interrupted" : "")));
+    item.appendChild(el("div", "meta", offset(turn.start_ms) + " " + label + (turn.interrupted ? " · interrupted" : turn.resumed ? " · paused and resumed" : "")));
     const bubble = el("div", "bubble");
     if (turn.interrupted) {
       const heard = turn.heard_text || "";

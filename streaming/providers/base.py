@@ -7,7 +7,7 @@ Everything a provider needs to know about the agent comes in the call's ``CallCo
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -108,6 +108,14 @@ class LanguageModel(ABC):
         """Release everything. Idempotent."""
 
 
+@dataclass(frozen=True)
+class WordMark:
+    """Where a word's audio starts: ``offset_ms`` from the start of the audio of the ``speak`` call reporting it."""
+
+    text: str
+    offset_ms: float
+
+
 class TextToSpeech(ABC):
     """One instance per call. Cancel a synthesis by closing its iterator (or cancelling the task)."""
 
@@ -117,8 +125,16 @@ class TextToSpeech(ABC):
         """Pre-connect / warm up. Called once at call start."""
 
     @abstractmethod
-    def speak(self, text: str) -> AsyncIterator[bytes]:
-        """Synthesize ``text`` as μ-law 8 kHz mono chunks (any size), first chunk as early as possible."""
+    def speak(self, text: str, on_word: Callable[[WordMark], None] | None = None) -> AsyncIterator[bytes]:
+        """Synthesize ``text`` as μ-law 8 kHz mono chunks (any size), first chunk as early as possible.
+
+        ``on_word``: a provider that knows word timings calls it once per spoken word (punctuation gets none),
+        in order, from the task consuming this iterator, with a ``WordMark`` whose ``offset_ms`` counts from the
+        first byte of this call's audio (8 bytes = 1 ms). Each mark comes before the chunk holding the word's
+        first byte is yielded (at the latest right before that ``yield``); a provider that cannot promise that in
+        every case says so and then delivers a late mark as soon as it has it, never drops one. Providers that do
+        not know word timings ignore ``on_word``: callers must cope with getting no marks at all.
+        """
 
     async def close(self) -> None:
         """Release everything. Idempotent."""

@@ -59,7 +59,9 @@ class CallConfig:
     # turn-taking
     end_of_speech_ms: int
     barge_in_enabled: bool
+    interruption_mode: str  # resume | words
     barge_in_min_speech_ms: int
+    preemptive_reply: bool
     silence_timeout_seconds: float
     max_reprompts: int
     max_call_seconds: int
@@ -97,7 +99,9 @@ class CallConfig:
             max_tokens=int(snapshot["max_tokens"]),
             end_of_speech_ms=int(snapshot["end_of_speech_ms"]),
             barge_in_enabled=bool(snapshot["barge_in_enabled"]),
+            interruption_mode=str(snapshot["interruption_mode"]),
             barge_in_min_speech_ms=int(snapshot["barge_in_min_speech_ms"]),
+            preemptive_reply=bool(snapshot["preemptive_reply"]),
             silence_timeout_seconds=float(snapshot["silence_timeout_seconds"]),
             max_reprompts=int(snapshot["max_reprompts"]),
             max_call_seconds=int(snapshot["max_call_seconds"]),

@@ -21,6 +21,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from streaming.simulator import wire
+from streaming.simulator.agent_audio import AgentAudio
 from streaming.simulator.audio_source import SILENT_FRAME_B64, AudioSourceError, CallerAudio, caller_audio
 from streaming.simulator.config import CallerTurn, CallScript
 from streaming.simulator.playout import Playout
@@ -35,11 +36,16 @@ from streaming.simulator.plivo_http import (
     post_form,
     request_answer,
 )
-from streaming.simulator.report import AnswerLatency, CallResult, TranscriptEntry, cut_at, write_stereo_wav
+from streaming.simulator.report import (
+    AnswerLatency,
+    BackchannelLatency,
+    CallResult,
+    TranscriptEntry,
+    cut_at,
+    write_stereo_wav,
+)
 
 FRAME_S = 0.02
-AGENT_IDLE_S = 0.25  # playout empty this long ends an agent speech segment
-NO_CHECKPOINT_IDLE_S = 3.0  # without checkpoints, the agent counts as done after this much silence
 CLOSED_AT_ONCE_S = 2.0
 
 
@@ -52,7 +58,8 @@ async def run_call(config: CallScript, http: httpx.AsyncClient | None = None) ->
 
 
 class SimulatedCall:
-    """One call's state. Tasks: the 20 ms media pump (also acks checkpoints), the socket reader, the script."""
+    """One call's state. Tasks: the 20 ms media pump (also acks checkpoints), the socket reader, the script.
+    What the caller hears of the agent, and when, is kept by ``self.agent`` (agent_audio.AgentAudio)."""
 
     def __init__(self, config: CallScript, http: httpx.AsyncClient) -> None:
         self.config, self.http = config, http
@@ -62,24 +69,25 @@ class SimulatedCall:
         self.stream_id = config.stream_id or str(uuid.uuid4())
         self.params = {"CallUUID": call_uuid, "From": config.caller, "To": config.to, "Direction": "inbound"}
         self.result = CallResult(call_uuid, config.caller, config.to, stream_id=self.stream_id)
-        self.playout = Playout()
         self.ws: ClientConnection  # the stream WebSocket, set once run() has connected it
         self.ring_at = self.t0 = time.monotonic()
+        self.agent = AgentAudio(self.result, self._emit, self.ring_at)
+        self.backchannel_sound: CallerAudio | None = None
         self.ring_epoch = time.time()
         self.answer_epoch: float | None = None
         self.sequence = self.chunk = 0
         self.media_template = wire.media_template(self.stream_id)
         self.outgoing: deque[tuple[str, Callable[[float], None] | None]] = deque()
         self.changed = asyncio.Event()
-        self.agent_since: float | None = None  # start of the current agent speech segment (play time)
-        self.mark: float = 0.0  # the script waits for agent audio received after this moment
-        self.first_audio_after_mark: float | None = None
-        self.last_audio_at: float | None = None
-        self.last_checkpoint_at: float = 0.0
-        self.pending_answer: AnswerLatency | None = None
-        self.barging: AnswerLatency | None = None
-        self.clears: list[float] = []
         self.caller_audio: list[tuple[float, bytes]] = []
+
+    @property
+    def playout(self) -> Playout:
+        return self.agent.playout
+
+    @playout.setter
+    def playout(self, playout: Playout) -> None:  # e.g. one that also records each frame's timing
+        self.agent.playout = playout
 
     # ---- the call ----
     async def run(self) -> CallResult:
@@ -117,11 +125,13 @@ class SimulatedCall:
     async def _prepare_audio(self) -> list[CallerAudio | None]:
         cfg = self.config
 
+        def sound(t: CallerTurn) -> CallerAudio:
+            return caller_audio(t.text, t.wav, language=cfg.language, rate=t.rate or cfg.speaking_rate)
+
         def prepare() -> list[CallerAudio | None]:
-            return [
-                None if t.dtmf else caller_audio(t.text, t.wav, language=cfg.language, rate=cfg.speaking_rate)
-                for t in self.turns
-            ]
+            if cfg.backchannels is not None:
+                self.backchannel_sound = sound(cfg.backchannel)
+            return [None if t.dtmf else sound(t) for t in self.turns]
 
         try:
             return await asyncio.to_thread(prepare)
@@ -134,7 +144,7 @@ class SimulatedCall:
         except websockets.ConnectionClosed:
             self.result.ended_by = "server"
             return
-        self.t0 = time.monotonic()
+        self.t0 = self.agent.started = time.monotonic()
         self.result.started_at = time.time()
         self._emit("connected", f"stream {self.stream_id}")
         pump = asyncio.create_task(self._pump())
@@ -161,11 +171,9 @@ class SimulatedCall:
 
     async def _finish(self, status_url: str, status_task: asyncio.Task | None) -> None:
         result, end = self.result, time.monotonic()
-        self._end_agent_segment(min(self.playout.play_until, end), cleared=False)
+        self.agent.finish(end)
         result.duration_s = round(end - self.ring_at, 3)
         result.close_code, result.close_reason = self.ws.close_code, self.ws.close_reason or ""
-        result.underruns = len(self.playout.underruns)
-        result.underrun_ms = round(sum(self.playout.underruns), 1)
         self._emit("end", f"ended by {result.ended_by}")
         if status_task is not None:
             await asyncio.gather(status_task, return_exceptions=True)
@@ -178,29 +186,54 @@ class SimulatedCall:
     async def _script(self, audio: list[CallerAudio | None]) -> None:
         cfg = self.config
         await self._wait_agent_done(cfg.greeting_timeout_s)
+        after_backchannel = False  # the reply went on after a backchannel: a barge-in counts from its next frame
         for index, (turn, sound) in enumerate(zip(self.turns, audio, strict=True)):
             barging = cfg.barges_in(index) if cfg.barges_in else index > 0
             barge_ms = cfg.barge_in_after_ms if barging else None  # None: let the agent finish first
             if barge_ms is not None:
-                started = await self._wait_reply_start(cfg.reply_timeout_s)
+                started = await self._wait_reply_start(cfg.reply_timeout_s, after_backchannel)
                 at = started + barge_ms / 1000 if started else time.monotonic() + cfg.silence_ms / 1000
                 await asyncio.sleep(max(0.0, at - time.monotonic()))
             else:
                 await self._wait_agent_done(cfg.reply_timeout_s)
                 await asyncio.sleep(cfg.silence_ms / 1000)
+            after_backchannel = False
             if turn.dtmf:
                 await self._press(turn.dtmf)
             elif sound is not None:  # always, for a turn that is not DTMF
                 await self._speak(index + 1, turn, sound, barge_ms is not None)
+                if cfg.backchannels is not None and cfg.backchannels(index):
+                    after_backchannel = await self._backchannel(index + 1)
         await self._wait_agent_done(cfg.reply_timeout_s)
         if cfg.hang_up_after_ms is None:
             await asyncio.Future()  # stay on the line until the server hangs up or max_seconds
         else:
             await asyncio.sleep(cfg.hang_up_after_ms / 1000)
 
-    async def _speak(self, number: int, turn: CallerTurn, sound: CallerAudio, barge: bool) -> None:
-        answer = AnswerLatency(turn=number, said=turn.label, barge_in=barge)
-        self.result.answers.append(answer)
+    async def _backchannel(self, number: int) -> bool:
+        """Say the backchannel over the reply to turn ``number``, ``backchannel_after_ms`` after its first audio;
+        False if no reply came to say it over."""
+        cfg, sound = self.config, self.backchannel_sound
+        started = await self._wait_reply_start(cfg.reply_timeout_s)
+        if started is None or sound is None:
+            return False
+        await asyncio.sleep(max(0.0, started + cfg.backchannel_after_ms / 1000 - time.monotonic()))
+        await self._speak(number, cfg.backchannel, sound, barge=False, backchannel=True)
+        return True
+
+    async def _speak(
+        self, number: int, turn: CallerTurn, sound: CallerAudio, barge: bool, backchannel: bool = False
+    ) -> None:
+        """Queue a turn's frames for the pump and wait until they are sent. A backchannel is no turn: the agent's
+        reply to turn ``number`` goes on (or resumes), and nothing waits for an answer to it."""
+        agent, label = self.agent, {"backchannel": True} if backchannel else {}
+        said: AnswerLatency | BackchannelLatency
+        if backchannel:
+            said = BackchannelLatency(turn=number, said=turn.label)
+            self.result.backchannels.append(said)
+        else:
+            said = AnswerLatency(turn=number, said=turn.label, barge_in=barge)
+            self.result.answers.append(said)
         spoken, last = asyncio.Event(), len(sound.frames_b64) - 1
 
         def sent(index: int, now: float) -> None:
@@ -208,14 +241,11 @@ class SimulatedCall:
             if index == 0 and self.config.record_path:
                 self.caller_audio.append((now - FRAME_S, sound.ulaw))
             if index == sound.onset_frame:
-                answer.speech_start_s = round(now - self.ring_at, 3)
-                self.barging = answer if barge else None
-                self._emit("caller-start", turn.label, turn=number)
+                agent.caller_started(said, barge, now)
+                self._emit("caller-start", turn.label, turn=number, **label)
             if index == sound.end_frame - 1:
-                answer.speech_end_s = round(now - self.ring_at, 3)
-                self._set_mark(now)
-                self.pending_answer = answer
-                self._emit("caller-stop", turn.label, turn=number)
+                agent.caller_stopped(said, now)
+                self._emit("caller-stop", turn.label, turn=number, **label)
             if index == last:
                 spoken.set()
 
@@ -225,15 +255,12 @@ class SimulatedCall:
         await spoken.wait()
 
     async def _press(self, digits: str) -> None:
-        self._set_mark(time.monotonic())  # the agent may answer the first key at once
+        self.agent.set_mark(time.monotonic())  # the agent may answer the first key at once
         for digit in digits:
             await self._send_json(wire.dtmf_message(self.stream_id, digit))
             self.result.dtmf_sent += digit
             self._emit("dtmf", digit)
             await asyncio.sleep(self.config.dtmf_gap_ms / 1000)
-
-    def _set_mark(self, now: float) -> None:
-        self.mark, self.first_audio_after_mark = now, None
 
     async def _wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -246,24 +273,18 @@ class SimulatedCall:
                 await asyncio.wait_for(self.changed.wait(), min(remaining, 0.5))
         return True
 
-    async def _wait_reply_start(self, timeout: float) -> float | None:
-        """When agent audio first arrived after the mark (None if it did not within ``timeout``)."""
-        await self._wait(lambda: self.first_audio_after_mark is not None, timeout)
-        return self.first_audio_after_mark
+    async def _wait_reply_start(self, timeout: float, after_backchannel: bool = False) -> float | None:
+        """When agent speech first arrived after the mark, or any agent frame after the last backchannel ended
+        (None if none did within ``timeout``)."""
+        key = "audio_after_watch" if after_backchannel else "first_audio_after_mark"
+        await self._wait(lambda: getattr(self.agent, key) is not None, timeout)
+        return getattr(self.agent, key)
 
     async def _wait_agent_done(self, start_timeout: float) -> None:
         """The agent spoke after the mark and has finished: playout empty and its checkpoint acknowledged."""
         if await self._wait_reply_start(start_timeout) is None:
             return
-
-        def done() -> bool:
-            if self.playout.is_playing() or self.playout.checkpoints:
-                return False
-            if self.last_checkpoint_at >= (self.last_audio_at or 0):
-                return True
-            return time.monotonic() - self.playout.play_until >= NO_CHECKPOINT_IDLE_S
-
-        await self._wait(done, self.config.max_seconds)
+        await self._wait(self.agent.agent_done, self.config.max_seconds)
 
     # ---- the socket ----
     async def _send_json(self, message: dict) -> None:
@@ -295,8 +316,8 @@ class SimulatedCall:
             await self._send_json(wire.played_stream_message(self.stream_id, name))
             self.result.checkpoints_acked += 1
             self.changed.set()
-        if self.agent_since is not None and now - self.playout.play_until >= AGENT_IDLE_S:
-            self._end_agent_segment(self.playout.play_until, cleared=False)
+        if self.agent.idle(now):
+            self.changed.set()
 
     async def _read(self) -> None:
         try:
@@ -316,57 +337,17 @@ class SimulatedCall:
             self.result.unknown_events.append(f"malformed: {raw[:80]}")
             return
         if event == "playAudio":
-            self._on_audio(audio, now)
+            self.agent.audio(audio, now)
         elif event == "checkpoint":
-            self.playout.checkpoint(str(message.get("name", "")))
-            self.last_checkpoint_at = now
-            result.checkpoints_received += 1
+            self.agent.checkpoint(str(message.get("name", "")), now)
         elif event == "clearAudio":
-            self._on_clear(now)
+            self.agent.clear(now)
             await self._send_json(wire.cleared_audio_message(self.stream_id))
         elif event == "sendDTMF":
             result.dtmf_received += str(message.get("dtmf", ""))
             self._emit("send-dtmf", str(message.get("dtmf", "")))
         else:
             result.unknown_events.append(str(event))
-
-    def _on_audio(self, audio: bytes, now: float) -> None:
-        result = self.result
-        starts = self.playout.audio(audio)
-        result.frames_received += 1
-        result.agent_audio_ms += len(audio) / 8
-        self.last_audio_at = now
-        if result.greeting_ms is None:
-            result.greeting_ms = round((now - self.t0) * 1000, 1)
-        if self.agent_since is not None:
-            return  # more of the speech already playing (e.g. the reply being interrupted): not an answer
-        self.agent_since = starts
-        self._emit("agent-start", "", at=starts)
-        if now >= self.mark and self.first_audio_after_mark is None:
-            self.first_audio_after_mark = now
-        if (answer := self.pending_answer) is not None and answer.speech_end_s is not None:
-            answer.voice_to_voice_ms = round((now - self.ring_at - answer.speech_end_s) * 1000, 1)
-            self.pending_answer = None
-
-    def _on_clear(self, now: float) -> None:
-        self.playout.clear()
-        self.clears.append(now)
-        self.result.clear_audio_received += 1
-        reaction = None
-        if (answer := self.barging) is not None and answer.speech_start_s is not None:
-            reaction = answer.barge_in_reaction_ms = round((now - self.ring_at - answer.speech_start_s) * 1000, 1)
-            self.barging = None
-        self._emit("clear", "", reaction_ms=reaction)
-        if self.agent_since is not None:
-            self._end_agent_segment(now, cleared=True)
-
-    def _end_agent_segment(self, at: float, cleared: bool) -> None:
-        if self.agent_since is None:
-            return
-        ms = round(max(0.0, at - self.agent_since) * 1000)
-        self.agent_since = None
-        self._emit("agent-stop", "", at=at, ms=ms, cleared=cleared)
-        self.changed.set()
 
     # ---- reporting and HTTP ----
     def _emit(self, kind: str, text: str = "", *, at: float | None = None, **data) -> None:
@@ -396,5 +377,5 @@ class SimulatedCall:
             self.result.error = self.result.error or f"hangup URL failed: {exc}"
 
     def _write_recording(self, path: str, end: float) -> None:
-        agent = cut_at(self.playout.played, self.clears)
+        agent = cut_at(self.playout.played, self.agent.clears)
         write_stereo_wav(path, self.caller_audio, agent, end - self.ring_at, origin=self.ring_at)

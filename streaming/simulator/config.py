@@ -11,17 +11,21 @@ from streaming.simulator.report import TranscriptEntry
 
 @dataclass(frozen=True)
 class CallerTurn:
-    """One thing the caller does: say ``text`` (offline TTS), play ``wav``, or press ``dtmf`` digits."""
+    """One thing the caller does: say ``text`` (offline TTS, at ``rate`` if given), play ``wav``, or press ``dtmf``."""
 
     text: str | None = None
     wav: str | None = None
     dtmf: str | None = None
+    rate: float | None = None  # speaking rate of this turn (None: the script's)
 
     @property
     def label(self) -> str:
         if self.dtmf:
             return f"DTMF {self.dtmf}"
         return self.text or f"[{Path(self.wav or '').name}]"
+
+
+MM_HMM = CallerTurn(text="mm-hmm", rate=1.4)  # ~420 ms of eSpeak speech
 
 
 @dataclass
@@ -38,6 +42,12 @@ class CallScript:
     silence_ms: int = 800  # silence before each caller turn once the agent has finished
     barge_in_after_ms: int | None = None  # turns after the first start this long after the agent's reply starts
     barges_in: Callable[[int], bool] | None = None  # which turns (0-based) do, if not all after the first
+    # Backchannels: while the agent's reply to the turns ``backchannels`` picks (0-based) plays, this long after its
+    # first audio, the caller says ``backchannel`` and then listens on (a turn barging into that reply next starts
+    # ``barge_in_after_ms`` after the first agent audio that follows the backchannel).
+    backchannel: CallerTurn = MM_HMM
+    backchannel_after_ms: int = 600
+    backchannels: Callable[[int], bool] | None = None  # None: never
     max_seconds: float = 60.0
     greeting_timeout_s: float = 5.0  # how long to wait for a greeting before the first caller turn
     reply_timeout_s: float = 15.0  # how long to wait for the agent to start answering

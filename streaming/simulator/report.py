@@ -37,6 +37,23 @@ class AnswerLatency:
 
 
 @dataclass
+class BackchannelLatency:
+    """A short "mm-hmm" the caller said over the agent's reply to caller turn ``turn``, and what the agent did."""
+
+    turn: int
+    said: str
+    speech_start_s: float | None = None
+    speech_end_s: float | None = None
+    clear_ms: float | None = None  # speech onset → clearAudio received (None: the agent talked on)
+    resumed_s: float | None = None  # first playAudio after that clearAudio, before the caller's next turn
+    resume_ms: float | None = None  # end of the speech → resumed_s (negative: resumed while the caller spoke)
+
+    def settle(self) -> None:
+        if self.resumed_s is not None and self.speech_end_s is not None:
+            self.resume_ms = round((self.resumed_s - self.speech_end_s) * 1000, 1)
+
+
+@dataclass
 class CallResult:
     """Everything a simulated call observed. ``to_dict()`` is the machine-readable form."""
 
@@ -53,6 +70,7 @@ class CallResult:
     transcript: list[TranscriptEntry] = field(default_factory=list)
     greeting_ms: float | None = None  # start sent → first playAudio received
     answers: list[AnswerLatency] = field(default_factory=list)
+    backchannels: list[BackchannelLatency] = field(default_factory=list)
     frames_sent: int = 0
     frames_received: int = 0
     checkpoints_received: int = 0
@@ -63,6 +81,9 @@ class CallResult:
     unknown_events: list[str] = field(default_factory=list)
     underruns: int = 0  # gaps inside the agent's speech (the next frame came after the buffer ran dry)
     underrun_ms: float = 0.0
+    holes_over_40ms: int = 0  # silences inside one agent utterance (not across clearAudio or between utterances)
+    holes_over_100ms: int = 0
+    longest_hole_ms: float = 0.0
     agent_audio_ms: float = 0.0
     hangup_status: int | None = None
     status_callbacks: list[int] = field(default_factory=list)
@@ -100,12 +121,14 @@ def format_entry(entry: TranscriptEntry) -> str:
         case "connected":
             return f"{when} stream connected ({entry.text})"
         case "agent-start":
-            return f"{when} agent: speaking…"
+            resumed = data.get("resume_ms")
+            after = f" (resumed {resumed:.0f} ms after the caller stopped)" if resumed is not None else ""
+            return f"{when} agent: speaking…{after}"
         case "agent-stop":
             cut = " (cut off by clearAudio)" if data.get("cleared") else ""
             return f"{when} agent: stopped after {data.get('ms', 0) / 1000:.1f}s of audio{cut}"
         case "caller-start":
-            return f'{when} caller: "{entry.text}"'
+            return f'{when} caller: "{entry.text}"' + (" (backchannel)" if data.get("backchannel") else "")
         case "caller-stop":
             return f"{when} caller: (done speaking)"
         case "clear":
@@ -140,12 +163,18 @@ def format_summary(result: CallResult) -> str:
         lines.append(f'  {f"turn {answer.turn}:":<17} {figure} voice-to-voice  "{answer.said}"')
         if answer.barge_in:
             lines.append(f"  {'':<17} barge-in: clearAudio {_ms(answer.barge_in_reaction_ms)} after speech onset")
+        for back in (b for b in result.backchannels if b.turn == answer.turn):
+            lines.append(
+                f'  {"":<17} "{back.said}" over the reply: clearAudio {_ms(back.clear_ms)} after onset, '
+                f"resumed {_ms(back.resume_ms)} after it ended"
+            )
     lines += [
         f"  voice-to-voice:   {_stats(result.voice_to_voice_ms)}",
         *([f"  barge-in:         {_stats(result.barge_in_reaction_ms)}"] if result.barge_in_reaction_ms else []),
         f"  frames:           {result.frames_sent} sent, {result.frames_received} received "
         f"({result.agent_audio_ms / 1000:.1f}s of agent audio; {result.underruns} underruns, "
-        f"{result.underrun_ms:.0f} ms)",
+        f"{result.underrun_ms:.0f} ms; holes > 40 ms: {result.holes_over_40ms}, > 100 ms: "
+        f"{result.holes_over_100ms})",
         f"  checkpoints:      {result.checkpoints_acked}/{result.checkpoints_received} acked, "
         f"{result.clear_audio_received} clearAudio",
     ]

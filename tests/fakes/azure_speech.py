@@ -15,7 +15,9 @@ asked for ends it with a ``speech.phrase`` carrying the next scripted text (or N
 ends the turn (``EndOfDictation``, ``speech.endDetected``, ``turn.end``).
 
 TTS: every SSML is recorded; the answer is ``audio_for(text)`` split into ``tts_chunk_bytes`` binary chunks,
-``tts_chunk_delay`` apart, after ``tts_first_byte_delay``.
+``tts_chunk_delay`` apart, after ``tts_first_byte_delay``. When the client's ``synthesis.context`` asks for word
+(punctuation) boundaries, each token's ``audio.metadata`` goes out just before the chunk holding its start, at
+the offset ``text_boundaries`` gives it (the audio spread evenly over the text's characters).
 
 Error modes: ``reject_status`` (refuse the upgrade, e.g. 401), ``stt_drop_after_bytes``/``stt_drops`` and
 ``tts_drop_after_chunks`` (close with 1011 mid-session).
@@ -42,11 +44,14 @@ from tests.fakes.azure_usp import (
     FRAME_BYTES,
     TICKS_PER_ULAW_BYTE,
     WAV_HEADER_BYTES,
+    Boundary,
     UspMessage,
     audio_message,
     frame_energy,
+    metadata_body,
     parse_message,
     service_tag,
+    text_boundaries,
     text_message,
 )
 
@@ -84,6 +89,7 @@ class Synthesis:
     text: str
     audio: bytes
     chunk_times: list[float] = field(default_factory=list)
+    boundaries: list[Boundary] = field(default_factory=list)  # the word/punctuation boundaries sent
     finished_at: float | None = None
 
 
@@ -93,6 +99,7 @@ class AzureSpeechFake:
     def __init__(self) -> None:
         self.reject_status: int | None = None
         self.segmentation_silence_ms = 500  # used when the client does not ask for one
+        self.final_delay_ms = 0  # the final comes this much later than the segmentation silence (real: ~0.3-1 s)
         self.hypothesis_every_ms = 200
         self.stt_script: deque[str | None] = deque()
         self.stt_default: str | None = NO_MATCH
@@ -194,6 +201,7 @@ class SttSession:
         self.request_id = ""
         self.silence_ms = fake.segmentation_silence_ms
         self.connection_bytes = 0
+        self.pending_finals: set[asyncio.Task] = set()
         self._new_turn()
 
     def _new_turn(self) -> None:
@@ -279,6 +287,15 @@ class SttSession:
     async def finish_utterance(self) -> None:
         utterance, self.utterance = self.utterance, None
         assert utterance is not None
+        if self.fake.final_delay_ms:  # the service is still deciding: audio goes on being read meanwhile
+            task = asyncio.get_running_loop().create_task(self.send_final(utterance, self.fake.final_delay_ms))
+            self.pending_finals.add(task)
+            task.add_done_callback(self.pending_finals.discard)
+            return
+        await self.send_final(utterance)
+
+    async def send_final(self, utterance: dict[str, Any], delay_ms: int = 0) -> None:
+        await asyncio.sleep(delay_ms / 1000)
         start, duration = utterance["start"], utterance["last_voice"] - utterance["start"]
         if utterance["text"] is None:
             await self.send("speech.phrase", {"RecognitionStatus": "NoMatch", "Offset": start, "Duration": duration})
@@ -317,10 +334,14 @@ class TtsSession:
         self.fake, self.ws = fake, ws
         self.request_id = ""
         self.task: asyncio.Task[None] | None = None
+        self.kinds: set[str] = set()  # the boundary types the client asked for
 
     async def on_message(self, message: UspMessage) -> None:
         if message.path == "synthesis.context":
             self.request_id = message.request_id
+            options = message.json().get("synthesis", {}).get("audio", {}).get("metadataOptions", {})
+            asked = {"WordBoundary": "wordBoundaryEnabled", "PunctuationBoundary": "punctuationBoundaryEnabled"}
+            self.kinds = {kind for kind, option in asked.items() if options.get(option)}
         elif message.path == "ssml" and isinstance(message.body, str):
             text = ssml_text(message.body)
             synthesis = Synthesis(message.body, text, self.fake.audio_for(text))
@@ -335,6 +356,7 @@ class TtsSession:
             await self.ws.send(text_message("response", request_id, response))
             await asyncio.sleep(fake.tts_first_byte_delay)
             size = fake.tts_chunk_bytes
+            boundaries = [b for b in text_boundaries(synthesis.text, len(synthesis.audio)) if b.kind in self.kinds]
             for index, start in enumerate(range(0, len(synthesis.audio), size)):
                 if fake.tts_drop_after_chunks is not None and index >= fake.tts_drop_after_chunks:
                     await self.ws.close(1011, "fake service error")
@@ -343,6 +365,9 @@ class TtsSession:
                     await asyncio.to_thread(fake.tts_release.wait, 30)
                 elif index:
                     await asyncio.sleep(fake.tts_chunk_delay)
+                while boundaries and boundaries[0].offset < (start + size) * TICKS_PER_ULAW_BYTE:
+                    synthesis.boundaries.append(boundary := boundaries.pop(0))
+                    await self.ws.send(text_message("audio.metadata", request_id, metadata_body(boundary)))
                 await self.ws.send(audio_message(request_id, stream_id, synthesis.audio[start : start + size]))
                 synthesis.chunk_times.append(time.monotonic())
             await self.ws.send(text_message("turn.end", request_id, {}))

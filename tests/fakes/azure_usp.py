@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -82,6 +83,42 @@ def audio_message(request_id: str, stream_id: str, audio: bytes) -> bytes:
 
 def service_tag() -> str:
     return uuid.uuid4().hex
+
+
+# --- TTS word boundaries ---------------------------------------------------------------------------------
+
+TOKEN = re.compile(r"\w+(?:['’-]\w+)*|[^\w\s]")  # a word, or one punctuation mark
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """A word or punctuation boundary as the service reports it (times in 100 ns ticks)."""
+
+    text: str
+    offset: int
+    duration: int
+    kind: str  # "WordBoundary" or "PunctuationBoundary"
+
+
+def text_boundaries(text: str, audio_bytes: int) -> list[Boundary]:
+    """The boundaries of ``text`` spoken as ``audio_bytes`` of μ-law: the audio is spread evenly over the
+    characters, so a token from character i to j starts i/len(text) into the audio and lasts (j-i)/len(text)
+    of it (with ``default_audio_for``, 20 ms per character: i × 20 ms whenever the text has 10+ characters)."""
+    total = audio_bytes * TICKS_PER_ULAW_BYTE
+    boundaries = []
+    for match in TOKEN.finditer(text):
+        start, end = (total * index // len(text) for index in match.span())
+        kind = "WordBoundary" if re.match(r"\w", match.group()) else "PunctuationBoundary"
+        boundaries.append(Boundary(match.group(), start, end - start, kind))
+    return boundaries
+
+
+def metadata_body(boundary: Boundary) -> dict[str, Any]:
+    """The ``audio.metadata`` body of one boundary. The Speech SDK reads the type from ``text.BoundaryType``
+    (``WordBoundary``/``PunctuationBoundary``), under an outer ``Type`` of ``WordBoundary`` for both."""
+    text = {"Text": boundary.text, "Length": len(boundary.text), "BoundaryType": boundary.kind}
+    data = {"Offset": boundary.offset, "Duration": boundary.duration, "text": text}
+    return {"Metadata": [{"Type": "WordBoundary", "Data": data}]}
 
 
 # --- μ-law audio -----------------------------------------------------------------------------------------

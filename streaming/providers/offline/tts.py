@@ -4,15 +4,19 @@ All synthesis of the process runs on the single eSpeak engine thread (``espeak_e
 yields each ~100 ms piece as soon as eSpeak produces it; closing the iterator or cancelling its task
 sets the request's cancel flag, which aborts the synthesis at eSpeak's next callback, or skips it if it
 was still queued behind another call's.
+
+No word marks: ``speak`` accepts ``on_word`` and ignores it, because ``espeak_engine`` passes on audio only.
+(eSpeak's synth callback does receive word events, with ``audio_position`` in ms: reading them there and
+handing them on with the audio would be the way to add marks.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
-from streaming.providers.base import ProviderError, TextToSpeech
+from streaming.providers.base import ProviderError, TextToSpeech, WordMark
 from streaming.providers.config import CallConfig
 from streaming.providers.offline import espeak_engine
 
@@ -33,7 +37,8 @@ class EspeakTTS(TextToSpeech):
         """Load the engine now rather than on the first sentence."""
         await asyncio.wrap_future(espeak_engine.submit(espeak_engine.SynthesisRequest("")))
 
-    async def speak(self, text: str) -> AsyncIterator[bytes]:
+    async def speak(self, text: str, on_word: Callable[[WordMark], None] | None = None) -> AsyncIterator[bytes]:
+        """Stream the synthesis; ``on_word`` is never called (the engine reports no word timings)."""
         loop = asyncio.get_running_loop()
         chunks: asyncio.Queue = asyncio.Queue()
 
