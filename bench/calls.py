@@ -38,7 +38,7 @@ if str(ROOT) not in sys.path:
 from bench import metrics  # noqa: E402
 from bench.calibrate import scripted_floor_ms  # noqa: E402
 from bench.db import BenchDatabase  # noqa: E402
-from bench.load import PHRASES, LoadPlan, run_load  # noqa: E402
+from bench.load import PHRASES, LoadPlan, call_transcripts, run_load  # noqa: E402
 from bench.options import AUTH_TOKEN, expected_reply, latency, provider_ms, seed_options, server_env  # noqa: E402
 from bench.options import parse_args as parse_options  # noqa: E402
 from bench.seed import NUMBER  # noqa: E402
@@ -318,11 +318,12 @@ def main(argv: list[str] | None = None) -> dict:
         if args.providers == "wire":
             from bench.wire import wire_fakes
 
-            fakes = stack.enter_context(wire_fakes(latency(args), PHRASES[0]))
+            transcripts = tuple(call_transcripts(args.turns, args.backchannel_every))
+            fakes = stack.enter_context(wire_fakes(latency(args), PHRASES[0], transcripts))
         env = server_env(args, db, fakes)
         if (args.root / "calls/management/commands/prepare_lines.py").exists():
             # what the Celery worker does when the agent is saved (the bench runs no worker)
-            manage(env, "prepare_lines", root=args.root)
+            print(manage(env, "prepare_lines", root=args.root).strip(), file=sys.stderr)
         else:
             notes.append("note: this commit cannot prepare the agent's lines before the first call")
             print(notes[-1], file=sys.stderr)

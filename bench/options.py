@@ -22,7 +22,12 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
     p.add_argument("--seconds", type=float, default=30.0, help="each slot places calls back to back this long")
     p.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne")
     p.add_argument("--providers", choices=("scripted", "offline", "wire"), default="scripted")
-    p.add_argument("--stt-ms", type=int, default=150, help="STT endpoint delay: the final after this much silence")
+    p.add_argument(
+        "--stt-ms",
+        type=int,
+        default=150,
+        help="STT endpoint delay: the final this long after the caller's speech (wire: after the segmentation silence)",
+    )
     p.add_argument("--llm-ms", type=int, default=300)
     p.add_argument("--tts-ms", type=int, default=100)
     p.add_argument("--tokens-per-s", type=int, default=50)
@@ -36,7 +41,11 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
     agent = p.add_argument_group("the bench agent (set only where this commit's Agent model has the field)")
     agent.add_argument("--interruptions", choices=("resume", "words"), help="Agent.interruption_mode")
     agent.add_argument("--preemptive", choices=("on", "off"), help="Agent.preemptive_reply")
-    agent.add_argument("--end-of-speech-ms", type=int, help="Agent.end_of_speech_ms (VAD; default 600, wire: STT)")
+    agent.add_argument(
+        "--end-of-speech-ms",
+        type=int,
+        help="Agent.end_of_speech_ms: the VAD, and with wire providers the Azure segmentation silence (600)",
+    )
     p.add_argument("--no-warm-up", action="store_true", help="no warm-up call: the first measured call is cold")
     p.add_argument("--ramp-s", type=float, default=2.0, help="call slots start staggered over this long")
     p.add_argument("--client-procs", type=int, default=0, help="load processes (0: 1 below 100 calls, else 2)")
@@ -70,8 +79,6 @@ def latency(args: argparse.Namespace) -> metrics.Latency:
 def seed_options(args: argparse.Namespace) -> dict:
     """Agent fields for bench/seed.py (which drops those the server's commit does not have)."""
     options: dict = {}
-    if args.providers == "wire":  # the Azure adapter asks for this segmentation silence: the STT latency
-        options["end_of_speech_ms"] = args.stt_ms
     if args.end_of_speech_ms is not None:
         options["end_of_speech_ms"] = args.end_of_speech_ms
     if args.interruptions:

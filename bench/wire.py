@@ -40,17 +40,21 @@ def tone_audio(text: str) -> bytes:
     return ScriptedTTS().audio_for(text)
 
 
-def serve_fakes(latency: Latency, phrase: str, pipe: Connection) -> None:
+def serve_fakes(latency: Latency, phrase: str, pipe: Connection, transcripts: tuple[str, ...] = ()) -> None:
     """Run both fakes in this (child) process until the parent sends anything; sends it their environment first.
 
-    STT: every utterance is recognized as ``phrase``; the final comes after the segmentation silence the adapter
-    asks for (the agent's end_of_speech_ms, seeded as the STT latency). LLM: the scripted reply, first content
+    STT: each call's utterances are recognized as ``transcripts`` in turn (cycling; every one as ``phrase`` when
+    none are given); the final comes after the segmentation silence the adapter asks for (the agent's
+    end_of_speech_ms) plus ``latency.stt_ms`` (the endpoint delay: the service deciding the caller is done).
+    LLM: the scripted reply, first content
     token after ``llm_ms`` (the fake sends a role chunk first, one token gap earlier), then ``tokens_per_s``.
     TTS: first audio ``tts_ms`` after the SSML, then 100 ms chunks in real time, like the scripted TTS.
     """
     gap = 1 / latency.tokens_per_s if latency.tokens_per_s else 0.0
     azure, openai = AzureSpeechFake(), OpenAIFake()
     azure.stt_default = phrase
+    azure.stt_cycle = list(transcripts)
+    azure.final_delay_ms = latency.stt_ms
     azure.audio_for = tone_audio
     azure.tts_first_byte_delay = latency.tts_ms / 1000
     azure.tts_chunk_bytes = 8 * TTS_CHUNK_MS
@@ -71,12 +75,14 @@ def serve_fakes(latency: Latency, phrase: str, pipe: Connection) -> None:
 
 
 @contextlib.contextmanager
-def wire_fakes(latency: Latency, phrase: str) -> Iterator[dict[str, str]]:
+def wire_fakes(latency: Latency, phrase: str, transcripts: tuple[str, ...] = ()) -> Iterator[dict[str, str]]:
     """The fakes in their own process (their threads would otherwise share the load generator's GIL and delay
     what it measures); yields the server environment that points the real SDK adapters at them."""
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
-    process = context.Process(target=serve_fakes, args=(latency, phrase, child), name="wire-fakes", daemon=True)
+    process = context.Process(
+        target=serve_fakes, args=(latency, phrase, child, transcripts), name="wire-fakes", daemon=True
+    )
     process.start()
     try:
         if not parent.poll(60):

@@ -13,6 +13,7 @@ from asgiref.sync import sync_to_async
 
 from calls.models import Call, CallEvent, Turn
 from streaming.audio import FRAME_BYTES
+from streaming.providers.base import ProviderError
 from tests.speech import synthesize_ulaw
 from tests.test_engine_call import connected_call, db_turns, eventually, turns
 from tests.test_engine_turn_taking import LONG_REPLY, answered_with_reply
@@ -162,6 +163,24 @@ async def test_a_prepared_reply_is_discarded_when_the_final_differs(scripted):
     assert sent == answer + b"\xff" * (-len(answer) % FRAME_BYTES)  # only the answer to the final, padded
     await eventually(lambda: len(turns()) == 2 and turns()[1][2] != "")
     assert [t[:2] for t in await db_turns()] == [("caller", QUESTION), ("agent", "We open at nine.")]
+    await caller.hang_up()
+    await eventually(lambda: Call.objects.get().stream_ended_at is not None)
+    metrics = await sync_to_async(lambda: Call.objects.get().metrics)()
+    assert metrics["preemptive"] == {"hits": 0, "misses": 1}
+
+
+async def test_a_prepared_reply_that_fails_is_asked_again_once_the_final_confirms(scripted):
+    """The speculative request fails: the caller hears no fallback line, the confirmed turn asks again."""
+    replies = [ProviderError("upstream 500", provider="scripted-llm"), "We open at nine."]
+    scripted.replies = lambda conversation: replies.pop(0)
+    caller = await preempted_call(scripted, [QUESTION])
+    assert [c.messages[-1].text for c in scripted.llm.conversations] == [QUESTION, QUESTION]
+    sent = b"".join(base64.b64decode(m["media"]["payload"]) for m in caller.events("playAudio"))
+    answer = scripted.tts.audio_for("We open at nine.")
+    assert sent == answer + b"\xff" * (-len(answer) % FRAME_BYTES)
+    await eventually(lambda: len(turns()) == 2 and turns()[1][2] != "")
+    errors = await sync_to_async(lambda: list(CallEvent.objects.filter(kind="error").values_list("data", flat=True)))()
+    assert [e["message"] for e in errors] == ["upstream 500"]
     await caller.hang_up()
     await eventually(lambda: Call.objects.get().stream_ended_at is not None)
     metrics = await sync_to_async(lambda: Call.objects.get().metrics)()

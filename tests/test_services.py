@@ -42,3 +42,22 @@ def test_migrations_applied_on_postgresql():
     assert connection.vendor == "postgresql"
     call_command("migrate", "--check", verbosity=0)  # exits non-zero when a migration is unapplied
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+def test_preload_imports_the_sdks_auto_picks_before_the_first_call(settings):
+    """The first caller of a process must not wait for an SDK's first import (0.1–0.5 s)."""
+    import sys
+
+    from streaming.providers import registry
+
+    settings.VOICE_PROVIDER_FACTORY = registry.DEFAULT_FACTORY
+    settings.AZURE_SPEECH_KEY, settings.AZURE_SPEECH_REGION = "key", "westeurope"
+    settings.OPENAI_API_KEY = "sk-test"
+    assert registry.preload() == [
+        "streaming.providers.azure.stt.AzureSTT",
+        "streaming.providers.openai.llm.OpenAILLM",
+        "streaming.providers.azure.tts.AzureTTS",
+    ]
+    assert {"streaming.providers.azure.tts", "streaming.providers.openai.llm"} <= set(sys.modules)
+    settings.VOICE_PROVIDER_FACTORY = "tests.fakes.scripted.create_scripted_providers"
+    assert registry.preload() == []  # another factory: nothing of ours to load

@@ -15,7 +15,10 @@ if settings.DEBUG or settings.SERVE_STATIC:  # production: collectstatic and let
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from streaming.providers.registry import preload  # noqa: E402
 from voiceproject.routing import websocket_urlpatterns  # noqa: E402
+
+preload()  # the SDKs the agents' "auto" providers use, imported before the first call rather than during it
 
 application = ProtocolTypeRouter(
     {

@@ -73,3 +73,21 @@ def create_providers(config: CallConfig) -> tuple[SpeechToText, LanguageModel, T
 
 def provider_factory() -> Callable[[CallConfig], tuple[SpeechToText, LanguageModel, TextToSpeech]]:
     return load(settings.VOICE_PROVIDER_FACTORY)
+
+
+DEFAULT_FACTORY = "streaming.providers.registry.create_providers"
+
+
+def preload() -> list[str]:
+    """Import the provider classes "auto" picks, at server start: an SDK's first import takes 0.1–0.5 s, which the
+    first caller of every process would otherwise hear as a slow greeting. Returns the dotted paths loaded."""
+    if settings.VOICE_PROVIDER_FACTORY != DEFAULT_FACTORY:
+        return []
+    paths = [
+        STT_CLASSES[resolve("auto", "azure", azure_configured())],
+        LLM_CLASSES[resolve("auto", "openai", openai_configured())],
+        TTS_CLASSES[resolve("auto", "azure", azure_configured())],
+    ]
+    for path in paths:
+        load(path)
+    return paths

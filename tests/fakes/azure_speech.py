@@ -17,7 +17,8 @@ ends the turn (``EndOfDictation``, ``speech.endDetected``, ``turn.end``).
 TTS: every SSML is recorded; the answer is ``audio_for(text)`` split into ``tts_chunk_bytes`` binary chunks,
 ``tts_chunk_delay`` apart, after ``tts_first_byte_delay``. When the client's ``synthesis.context`` asks for word
 (punctuation) boundaries, each token's ``audio.metadata`` goes out just before the chunk holding its start, at
-the offset ``text_boundaries`` gives it (the audio spread evenly over the text's characters).
+the offset ``text_boundaries`` gives it (the audio spread evenly over the text's characters). ``tts_sessions``
+holds every synthesis connection (``closed_at`` once it is closed).
 
 Error modes: ``reject_status`` (refuse the upgrade, e.g. 401), ``stt_drop_after_bytes``/``stt_drops`` and
 ``tts_drop_after_chunks`` (close with 1011 mid-session).
@@ -103,6 +104,7 @@ class AzureSpeechFake:
         self.hypothesis_every_ms = 200
         self.stt_script: deque[str | None] = deque()
         self.stt_default: str | None = NO_MATCH
+        self.stt_cycle: list[str | None] = []  # without a script: each connection's utterances in turn, cycling
         self.stt_drop_after_bytes: int | None = None
         self.stt_drops: int | None = None  # how many connections may still be dropped; None: no limit
         self.audio_for: Callable[[str], bytes] = default_audio_for
@@ -111,6 +113,7 @@ class AzureSpeechFake:
         self.tts_first_byte_delay = 0.0
         self.tts_drop_after_chunks: int | None = None
         self.tts_release: threading.Event | None = None  # when set: hold all but the first chunk until released
+        self.tts_sessions: list[TtsSession] = []
         self.connections: list[ConnectionRecord] = []
         self.messages: list[UspMessage] = []
         self.syntheses: list[Synthesis] = []
@@ -202,6 +205,7 @@ class SttSession:
         self.silence_ms = fake.segmentation_silence_ms
         self.connection_bytes = 0
         self.pending_finals: set[asyncio.Task] = set()
+        self.utterances = 0
         self._new_turn()
 
     def _new_turn(self) -> None:
@@ -263,8 +267,14 @@ class SttSession:
             await self.finish_utterance()
 
     async def start_utterance(self, offset: int) -> None:
-        script = self.fake.stt_script
-        text = script.popleft() if script else self.fake.stt_default
+        script, cycle = self.fake.stt_script, self.fake.stt_cycle
+        if script:
+            text = script.popleft()
+        elif cycle:
+            text = cycle[self.utterances % len(cycle)]
+        else:
+            text = self.fake.stt_default
+        self.utterances += 1
         self.utterance = {"text": text, "start": offset, "last_voice": offset, "hypotheses": 0}
         if not self.start_detected:
             self.start_detected = True
@@ -335,6 +345,8 @@ class TtsSession:
         self.request_id = ""
         self.task: asyncio.Task[None] | None = None
         self.kinds: set[str] = set()  # the boundary types the client asked for
+        self.closed_at: float | None = None
+        fake.tts_sessions.append(self)
 
     async def on_message(self, message: UspMessage) -> None:
         if message.path == "synthesis.context":
@@ -376,5 +388,6 @@ class TtsSession:
             pass
 
     def closed(self) -> None:
+        self.closed_at = time.monotonic()
         if self.task is not None:
             self.task.cancel()

@@ -5,35 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from xml.sax.saxutils import escape, quoteattr
 
-import azure.cognitiveservices.speech as speechsdk
-
-from streaming.providers.azure.config import cancellation_error, speech_config
+from streaming.providers.azure.synth_slot import Failure, SynthSlot, is_terminal
 from streaming.providers.base import ProviderError, TextToSpeech, WordMark
 from streaming.providers.config import CallConfig
 
-logger = logging.getLogger(__name__)
-
 MIN_RATE, MAX_RATE = 0.5, 2.0  # the prosody rates the service accepts
-TICKS_PER_MS = 10_000  # the SDK's audio offsets are in 100 ns ticks
 BYTES_PER_MS = 8  # μ-law 8 kHz
-
-
-@dataclass(frozen=True)
-class _Failure:
-    error: ProviderError
-
-
-_DONE = object()
-
-
-def _is_terminal(item: object) -> bool:
-    return item is _DONE or isinstance(item, _Failure)
+MAX_SYNTHESIZERS = 2  # speaks at the same time: the sentence being played and the one after it (look-ahead)
 
 
 class _WordOrder:
@@ -89,202 +71,175 @@ def build_ssml(text: str, voice: str, language: str, rate: float = 1.0) -> str:
 
 
 class AzureTTS(TextToSpeech):
-    """One pre-connected synthesizer per call; ``speak`` calls run one at a time.
+    """Up to two synthesizers per call, each with its own connection: two ``speak`` calls run at the same time.
+
+    The engine synthesizes a reply's next sentence while the current one still streams (look-ahead,
+    ``streaming/synthesis.py``); on one synthesizer the next request could only start when the current one has
+    ended, leaving a hole of about the service's first-byte time at every sentence boundary. So a ``speak`` that
+    finds the first synthesizer busy gets a second one, created then (the first time two speaks overlap) and kept,
+    pre-connected, for the rest of the call. A third concurrent ``speak`` waits for a free one (first come, first
+    served). ``start`` pre-connects only the first: a call whose speaks never overlap (fixed lines, one-sentence
+    replies) never pays for the second.
+
+    Cost of the second, per call: each SDK synthesizer carries its own native threads, buffers and websocket to
+    the service (measured with SDK 1.53 against the wire fake: 5 threads, ~0.7 MB resident, ~100 MB of address
+    space for their stacks and arenas; TLS buffers come on top with the real service), and the service counts it
+    as one more concurrent connection. Created lazily, it costs nothing to calls whose speaks never overlap; its
+    first use pays the connection set-up, mostly hidden behind the sentence being played.
+
+    Requests reach the service in the order of the speaks: one waits (at most ``order_wait``) until the service
+    has answered the one sent before it (its first audio, mark or end), so the sentence heard first is started
+    first and the service (and its logs, and our wire fake's record) sees the reply in order. With a streaming
+    LLM the next sentence usually comes after that anyway; when two come at once, the later one waits about one
+    first-byte time while the earlier one plays.
 
     Audio comes from the ``synthesizing`` events as they arrive. Closing the iterator early (barge-in) stops
-    the synthesis off the loop and pre-connects again for the next sentence.
+    that synthesis off the loop and pre-connects its synthesizer again; the other one is not disturbed.
 
     Word marks come from ``synthesis_word_boundary`` (connecting it is what makes the SDK ask the service for
-    word boundaries; punctuation boundaries are dropped). Marks and audio reach the loop through one queue;
-    with ``on_word`` each chunk may wait up to ``word_wait`` for its marks (see ``_WordOrder``): past that a
-    mark can come just after the chunk holding its start. Without ``on_word`` audio is never held.
+    word boundaries; punctuation boundaries are dropped). Marks and audio reach the loop through one queue per
+    synthesis; with ``on_word`` each chunk may wait up to ``word_wait`` for its marks (see ``_WordOrder``): past
+    that a mark can come just after the chunk holding its start. Without ``on_word`` audio is never held.
     """
 
     name = "azure_tts"
     stall_timeout = 5.0  # seconds without any audio or result before giving up
     cancel_wait = 1.0  # seconds to wait for the SDK to confirm a stop
     connect_wait = 1.0  # seconds a request waits for a pre-connection in progress (else the SDK opens another)
+    order_wait = 0.5  # seconds a request waits for the service to answer the one sent before it
     # Seconds a chunk may wait for word marks fired late on the SDK's other thread. 0: never hold audio (the
     # engine places a mark by its offset, so a mark that comes just after its chunk costs nothing there).
     word_wait = 0.0
 
     def __init__(self, config: CallConfig) -> None:
         self.config = config
-        self._synthesizer: speechsdk.SpeechSynthesizer | None = None
-        self._connection: speechsdk.Connection | None = None
-        self._signals: tuple[speechsdk.EventSignal, ...] = ()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._lock = asyncio.Lock()
-        self._active: asyncio.Queue[object] | None = None
-        self._link_ready = asyncio.Event()
+        self._slots: list[SynthSlot] = []  # created in order, never more than MAX_SYNTHESIZERS; slot 0 preferred
+        self._waiters: deque[asyncio.Future[SynthSlot | None]] = deque()  # speaks waiting for a free slot
+        self._answered: asyncio.Event | None = None  # the latest speak's: set once the service answered it
         self._closed = False
 
     async def start(self) -> None:
-        """Create the synthesizer and open its connection. Raises ProviderError."""
-        async with self._lock:
-            await self._ensure_started()
+        """Create the first synthesizer and open its connection. Raises ProviderError."""
+        if not self._closed:
+            if not self._slots:
+                self._slots.append(SynthSlot(self.name))
+            await self._slots[0].start()
 
     async def speak(self, text: str, on_word: Callable[[WordMark], None] | None = None) -> AsyncIterator[bytes]:
         if not text.strip():
             return
         ssml = build_ssml(text, self.config.voice, self.config.language, self.config.speaking_rate)
-        async with self._lock:
-            await self._ensure_started()
-            if self._closed or self._synthesizer is None:
+        previous, self._answered = self._answered, asyncio.Event()  # this speak's place in the request order
+        answered = self._answered
+        slot: SynthSlot | None = None
+        try:
+            slot = await self._acquire()
+            if slot is None:
                 return
-            await self._await_preconnection()
-            loop = asyncio.get_running_loop()
-            queue: asyncio.Queue[object] = asyncio.Queue()
-            self._active = queue
-            order = _WordOrder(on_word, self.word_wait)
-            finished = False
-            try:
-                self._synthesizer.speak_ssml_async(ssml)  # returns at once; results come as events
-                stall_at = loop.time() + self.stall_timeout
-                while True:
-                    for chunk in order.ready(loop.time()):
-                        yield chunk
-                    due = order.next_due()
-                    try:
-                        async with asyncio.timeout_at(stall_at if due is None else min(due, stall_at)):
-                            item = await queue.get()
-                    except TimeoutError as exc:
-                        if loop.time() < stall_at:
-                            continue  # a held chunk is due
-                        raise ProviderError("no audio from Azure TTS in time", provider=self.name) from exc
-                    stall_at = loop.time() + self.stall_timeout
-                    if _is_terminal(item):
-                        finished = True
-                        for chunk in order.ready(loop.time(), ended=True):
-                            yield chunk
-                        if isinstance(item, _Failure):
-                            raise item.error
-                        return
-                    if isinstance(item, WordMark):
-                        order.mark(item)
-                    else:
-                        assert isinstance(item, bytes)
-                        order.add(item, loop.time())
-            except RuntimeError as exc:
-                raise ProviderError(f"Azure TTS request failed: {exc}", provider=self.name) from exc
-            finally:
-                try:
-                    if not finished and not self._closed:
-                        await self._cancel(queue)
-                finally:
-                    self._active = None
+            await slot.start()
+            if self._closed or slot.synthesizer is None:
+                return
+            await slot.await_link(self.connect_wait)
+            if previous is not None and not previous.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(previous.wait(), self.order_wait)
+            if self._closed:
+                return
+            async with contextlib.aclosing(self._stream(slot, ssml, on_word, answered)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+        finally:
+            answered.set()
+            if slot is not None:
+                self._release(slot)
 
     async def close(self) -> None:
+        """End every synthesis in progress, wake the speaks waiting for a synthesizer, release both."""
         if self._closed:
             return
         self._closed = True
-        if self._active is not None:
-            self._active.put_nowait(_DONE)
-        if self._synthesizer is not None:
-            await asyncio.to_thread(self._release)
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+        for slot in self._slots:
+            slot.interrupt()
+        await asyncio.gather(*(slot.close() for slot in self._slots))
 
-    # --- internals ---------------------------------------------------------------------------------
+    # --- internals -----------------------------------------------------------------------------------
 
-    async def _ensure_started(self) -> None:
-        if self._synthesizer is None and not self._closed:
-            self._loop = asyncio.get_running_loop()
-            self._link_ready.clear()
-            await asyncio.to_thread(self._create)
-
-    async def _await_preconnection(self) -> None:
-        """A request sent while the pre-connection is being set up would open a second one: wait a little."""
-        if not self._link_ready.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._link_ready.wait(), self.connect_wait)
-
-    def _create(self) -> None:
-        """Blocking: build the synthesizer, connect the event signals, open the connection."""
-        azure_settings = speech_config(self.name)
-        azure_settings.set_speech_synthesis_output_format(speechsdk.SpeechSynthesisOutputFormat.Raw8Khz8BitMonoMULaw)
-        synthesizer = speechsdk.SpeechSynthesizer(speech_config=azure_settings, audio_config=None)
-        synthesizer.synthesizing.connect(self._on_synthesizing)
-        synthesizer.synthesis_completed.connect(self._on_completed)
-        synthesizer.synthesis_canceled.connect(self._on_canceled)
-        synthesizer.synthesis_word_boundary.connect(self._on_word_boundary)
-        self._connection = speechsdk.Connection.from_speech_synthesizer(synthesizer)
-        self._connection.connected.connect(self._on_connected)
-        self._signals = (
-            synthesizer.synthesizing,
-            synthesizer.synthesis_completed,
-            synthesizer.synthesis_canceled,
-            synthesizer.synthesis_word_boundary,
-            self._connection.connected,
-        )
-        self._connection.open(True)
-        self._synthesizer = synthesizer
-
-    async def _cancel(self, queue: asyncio.Queue[object]) -> None:
-        """Stop the current synthesis (barge-in) and wait until the SDK reports it ended."""
-        self._link_ready.clear()
-        await asyncio.to_thread(self._stop_and_reconnect)
+    async def _stream(
+        self, slot: SynthSlot, ssml: str, on_word: Callable[[WordMark], None] | None, answered: asyncio.Event
+    ) -> AsyncGenerator[bytes, None]:
+        """One synthesis on ``slot``: its chunks as they come (each after its marks, see ``_WordOrder``).
+        Closed early, it stops the synthesis and pre-connects the slot again."""
+        loop = asyncio.get_running_loop()
+        order = _WordOrder(on_word, self.word_wait)
+        queue: asyncio.Queue[object] | None = None
+        finished = False
         try:
-            async with asyncio.timeout(self.cancel_wait):
-                while not _is_terminal(await queue.get()):
-                    pass
-        except TimeoutError:
-            logger.warning("Azure TTS: no confirmation of the stopped synthesis")
-
-    def _stop_and_reconnect(self) -> None:
-        """Blocking: stopping closes the connection, so open a new one for the next sentence."""
-        if self._synthesizer is None or self._connection is None:
-            return
-        self._synthesizer.stop_speaking_async().get()
-        self._connection.open(True)
-
-    def _release(self) -> None:
-        """Blocking: stop, close the connection, disconnect every signal (else the SDK may abort at exit)."""
-        try:
-            if self._synthesizer is not None:
-                self._synthesizer.stop_speaking_async().get()
-            if self._connection is not None:
-                self._connection.close()
-        except Exception:  # teardown must go on
-            logger.warning("Azure TTS: teardown failed", exc_info=True)
+            queue = slot.speak(ssml)
+            stall_at = loop.time() + self.stall_timeout
+            while True:
+                for chunk in order.ready(loop.time()):
+                    yield chunk
+                due = order.next_due()
+                try:
+                    async with asyncio.timeout_at(stall_at if due is None else min(due, stall_at)):
+                        item = await queue.get()
+                except TimeoutError as exc:
+                    if loop.time() < stall_at:
+                        continue  # a held chunk is due
+                    raise ProviderError("no audio from Azure TTS in time", provider=self.name) from exc
+                stall_at = loop.time() + self.stall_timeout
+                answered.set()  # the service has this request: the next one may go
+                if is_terminal(item):
+                    finished = True
+                    for chunk in order.ready(loop.time(), ended=True):
+                        yield chunk
+                    if isinstance(item, Failure):
+                        raise item.error
+                    return
+                if isinstance(item, WordMark):
+                    order.mark(item)
+                else:
+                    assert isinstance(item, bytes)
+                    order.add(item, loop.time())
+        except RuntimeError as exc:
+            raise ProviderError(f"Azure TTS request failed: {exc}", provider=self.name) from exc
         finally:
-            for signal in self._signals:
-                signal.disconnect_all()
-            self._signals = ()
-            self._synthesizer = self._connection = None
+            try:
+                if queue is not None and not finished and not self._closed:
+                    await slot.cancel(queue, self.cancel_wait)
+            finally:
+                slot.active = None
 
-    # SDK callbacks: they run on an SDK thread and only hand over to the event loop.
+    async def _acquire(self) -> SynthSlot | None:
+        """A free synthesizer (the first one first), else a new one up to the limit, else the next one freed.
+        None once the call is closed."""
+        if self._closed:
+            return None
+        slot = next((s for s in self._slots if not s.busy), None)
+        if slot is None and len(self._slots) < MAX_SYNTHESIZERS:
+            slot = SynthSlot(self.name)  # the second: only now that two speaks overlap
+            self._slots.append(slot)
+        if slot is None:
+            waiter: asyncio.Future[SynthSlot | None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                return await waiter  # handed over busy by _release (None: closed)
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled() and (handed := waiter.result()) is not None:
+                    self._release(handed)  # handed over just as this speak was cancelled: pass it on
+                raise
+        slot.busy = True
+        return slot
 
-    def _on_synthesizing(self, event: speechsdk.SpeechSynthesisEventArgs) -> None:
-        audio = event.result.audio_data
-        if audio:
-            self._post(audio)
-
-    def _on_word_boundary(self, event: speechsdk.SpeechSynthesisWordBoundaryEventArgs) -> None:
-        if event.boundary_type == speechsdk.SpeechSynthesisBoundaryType.Word:
-            self._post(WordMark(event.text, event.audio_offset / TICKS_PER_MS))
-
-    def _on_completed(self, event: speechsdk.SpeechSynthesisEventArgs) -> None:
-        self._post(_DONE)
-
-    def _on_canceled(self, event: speechsdk.SpeechSynthesisEventArgs) -> None:
-        details = event.result.cancellation_details
-        if details.reason == speechsdk.CancellationReason.Error:
-            self._post(_Failure(cancellation_error(details, self.name)))
-        else:
-            self._post(_DONE)
-
-    def _on_connected(self, event: speechsdk.ConnectionEventArgs) -> None:
-        self._call_in_loop(self._link_ready.set)
-
-    def _post(self, item: object) -> None:
-        self._call_in_loop(self._deliver, item)
-
-    def _call_in_loop(self, callback: Callable[..., None], *args: object) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-            loop.call_soon_threadsafe(callback, *args)
-
-    def _deliver(self, item: object) -> None:
-        if self._active is not None:
-            self._active.put_nowait(item)
+    def _release(self, slot: SynthSlot) -> None:
+        """Hand the slot to the longest-waiting speak, else mark it free."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(slot)
+                return
+        slot.busy = False
