@@ -73,6 +73,8 @@ def db_threads() -> None:
 
     from calls import records
 
+    if hasattr(records, "db_executor"):  # the engine does this itself now (DB_WRITE_THREADS): nothing to patch
+        return
     for name in ("start_stream", "check_live", "save_turn", "add_event", "merge_metrics", "end_stream"):
         setattr(records, name, database_sync_to_async(getattr(records, f"_{name}"), thread_sensitive=False))
 

@@ -1,21 +1,42 @@
-"""The only ORM functions the live engine calls. All async; each is one short transaction."""
+"""The only ORM functions the live engine calls. All async; each is one statement (or one short transaction).
+
+On PostgreSQL they run on a bounded pool of database threads of their own (``DB_WRITE_THREADS``), not on asgiref's
+one thread-sensitive thread, so a slow write of one call never holds up another call's; each job hands its
+connection back (``close_old_connections`` before and after, like Channels' ``database_sync_to_async``). SQLite
+(development, tests) writes one statement at a time whatever the threads (its in-memory test database fails a
+second writer at once with "table is locked"), so there they keep to asgiref's one thread, as before.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import threading
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Literal, ParamSpec, TypeVar
 
-from channels.db import database_sync_to_async
-from django.db import transaction
+from channels.db import DatabaseSyncToAsync
+from django.conf import settings
+from django.db import connections, models, transaction
+from django.db.models import Case, F, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from calls.config import call_config
 from calls.models import Call, CallEvent, Turn
 from streaming.providers.config import CallConfig
 
+P = ParamSpec("P")
+R = TypeVar("R")
+FINISHED = (Call.Status.COMPLETED, Call.Status.FAILED, Call.Status.NO_AGENT, Call.Status.REJECTED)
+StreamStart = Literal["started", "call-ended", "superseded"]
+
 
 @dataclass(frozen=True)
 class LiveCall:
-    """What the engine needs to run a call."""
+    """What the engine needs to run a call (``load_call``: one query, when its socket connects)."""
 
     id: int
     call_uuid: str
@@ -25,67 +46,130 @@ class LiveCall:
     history: tuple[tuple[str, str], ...] = ()  # (role, text) of turns stored before a reconnect
     next_sequence: int = 0
     reconnect: bool = False
+    stream_id: str = ""  # the call's stream when it was loaded (the one a new stream takes over from)
 
 
 class CallNotLive(Exception):
     """The stream belongs to an unknown call or one that already ended."""
 
 
-def _start_stream(call_uuid: str, stream_id: str) -> LiveCall:
-    call = Call.objects.filter(call_uuid=call_uuid).first()
-    if call is None or call.is_finished or not call.agent_snapshot:
-        raise CallNotLive(f"call {call_uuid} is unknown, has ended or has no agent")
-    Call.objects.filter(pk=call.pk).update(
-        stream_id=stream_id[:64],
-        stream_started_at=call.stream_started_at or timezone.now(),
-        stream_ended_at=None,
-        heartbeat_at=timezone.now(),
-    )
-    turns = list(call.turns.order_by("sequence").values_list("role", "text", "heard_text", "interrupted", "sequence"))
-    history = tuple((role, heard if interrupted else text) for role, text, heard, interrupted, _ in turns)
-    caller = call.to_number if call.direction == Call.Direction.OUTBOUND else call.from_number
-    return LiveCall(
-        call.pk,
-        call.call_uuid,
-        call_config(call.agent_snapshot),
-        caller,
-        _previous_summary(call),
-        history,
-        turns[-1][4] if turns else 0,
-        reconnect=call.stream_started_at is not None,
-    )
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
 
 
-def _previous_summary(call: Call) -> str:
-    caller = call.to_number if call.direction == Call.Direction.OUTBOUND else call.from_number
+def db_executor() -> ThreadPoolExecutor:
+    """The process's database threads for the live engine (created on first use, ``DB_WRITE_THREADS`` of them)."""
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=settings.DB_WRITE_THREADS, thread_name_prefix="db-write")
+        return _executor
+
+
+def on_db_threads(func: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """``func`` as a coroutine function run on ``db_executor()`` (SQLite: asgiref's one thread), its connection
+    closed before and after."""
+
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        if connections["default"].vendor == "sqlite":
+            return await DatabaseSyncToAsync(func)(*args, **kwargs)
+        return await DatabaseSyncToAsync(func, thread_sensitive=False, executor=db_executor())(*args, **kwargs)
+
+    run.__name__ = run.__qualname__ = func.__name__.lstrip("_")
+    run.__doc__ = func.__doc__
+    return run
+
+
+class JsonMerged(models.Func):
+    """``field`` with the top-level keys of ``values`` replaced, in the UPDATE itself (no read first)."""
+
+    output_field = models.JSONField()
+
+    def __init__(self, field: str, values: dict[str, Any]) -> None:
+        super().__init__(F(field))
+        self.values = values
+
+    def as_postgresql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"(COALESCE({sql}, '{{}}'::jsonb) || %s::jsonb)", (*params, json.dumps(self.values))
+
+    def as_sql(self, compiler, connection, **extra):  # SQLite: json_set replaces each key, shallow like ||
+        sql, params = compiler.compile(self.source_expressions[0])
+        pairs = ", ".join(["%s, json(%s)"] * len(self.values))
+        values = [x for key, value in self.values.items() for x in (f'$."{key}"', json.dumps(value))]
+        return f"json_set(COALESCE({sql}, '{{}}'), {pairs})", (*params, *values)
+
+
+def _load_call(call_uuid: str) -> LiveCall:
+    """The call with everything its runner needs, in one query: its snapshot, caller, the summary of the same
+    caller's latest earlier call with this agent (a subquery), whether it has streamed before."""
+    caller = Case(When(direction=Call.Direction.OUTBOUND, then=F("to_number")), default=F("from_number"))
     earlier = (
-        Call.objects.filter(agent_id=call.agent_id, created_at__lt=call.created_at)
-        .filter(from_number=caller)
+        Call.objects.filter(agent_id=OuterRef("agent_id"), created_at__lt=OuterRef("created_at"))
+        .filter(from_number=OuterRef("caller"))
         .exclude(summary="")
         .order_by("-created_at")
-        .values_list("summary", flat=True)
+        .values("summary")[:1]
+    )
+    row = (
+        Call.objects.filter(call_uuid=call_uuid)
+        .annotate(caller=caller, previous_summary=Subquery(earlier))
+        .values_list("pk", "status", "agent_snapshot", "caller", "previous_summary", "stream_started_at", "stream_id")
         .first()
     )
-    return earlier or ""
-
-
-def _check_live(call_uuid: str) -> None:
-    call = Call.objects.filter(call_uuid=call_uuid).only("status", "stream_ended_at", "agent_snapshot").first()
-    if call is None or call.is_finished or not call.agent_snapshot:
+    if row is None or row[1] in FINISHED or not row[2]:
         raise CallNotLive(f"call {call_uuid} is unknown, has ended or has no agent")
+    pk, _, snapshot, caller, summary, streamed_at, stream_id = row
+    config = call_config(snapshot)
+    return LiveCall(pk, call_uuid, config, caller, summary or "", reconnect=bool(streamed_at), stream_id=stream_id)
 
 
-def _save_turn(call_id: int, sequence: int, role: str, text: str, **fields) -> None:
-    Turn.objects.update_or_create(call_id=call_id, sequence=sequence, defaults={"role": role, "text": text, **fields})
+def _load_history(call: LiveCall) -> LiveCall:
+    """A call that has streamed before: its stored turns (the history a reconnect goes on with), one query."""
+    turns = list(
+        Turn.objects.filter(call_id=call.id)
+        .order_by("sequence")
+        .values_list("role", "text", "heard_text", "interrupted", "sequence")
+    )
+    history = tuple((role, heard if interrupted else text) for role, text, heard, interrupted, _ in turns)
+    return replace(call, history=history, next_sequence=turns[-1][4] if turns else 0, reconnect=True)
+
+
+def _stream_started(call_id: int, stream_id: str, at: datetime, replaces: str = "") -> StreamStart:
+    """Record that ``stream_id`` carries the call since ``at``, unless the call has ended or a newer stream was
+    recorded meanwhile: only over no stream, itself, the one it ``replaces``, or a stream not newer than ``at``
+    (heartbeat_at is a stream's start or its last beat), so that a late write never clobbers a newer stream."""
+    stream_id = stream_id[:64]
+    older = Q(stream_id__in={"", stream_id, replaces[:64]}) | Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lte=at)
+    updated = (
+        Call.objects.filter(pk=call_id)
+        .exclude(status__in=FINISHED)
+        .filter(older)
+        .update(
+            stream_id=stream_id,
+            stream_started_at=Coalesce(F("stream_started_at"), Value(at)),
+            stream_ended_at=None,
+            heartbeat_at=at,
+        )
+    )
+    if updated:
+        return "started"
+    return "superseded" if Call.objects.filter(pk=call_id).exclude(status__in=FINISHED).exists() else "call-ended"
+
+
+def _save_turn(call_id: int, sequence: int, role: str, text: str, **fields: Any) -> None:
+    """Insert or update the turn (call, sequence) in one statement (INSERT … ON CONFLICT DO UPDATE); an update
+    changes only the fields given, like ``update_or_create``."""
+    Turn.objects.bulk_create(
+        [Turn(call_id=call_id, sequence=sequence, role=role, text=text, **fields)],
+        update_conflicts=True,
+        unique_fields=["call", "sequence"],
+        update_fields=["role", "text", *fields],
+    )
 
 
 def _add_event(call_id: int, kind: str, data: dict) -> None:
     CallEvent.objects.create(call_id=call_id, kind=kind, data=data)
-
-
-def _merge_metrics(call_id: int, metrics: dict) -> None:
-    call = Call.objects.only("metrics").get(pk=call_id)
-    Call.objects.filter(pk=call_id).update(metrics={**call.metrics, **metrics})
 
 
 def _add_error_note(call_id: int, note: str) -> None:
@@ -97,27 +181,31 @@ def _add_error_note(call_id: int, note: str) -> None:
             call.save(update_fields=["error_notes"])
 
 
-def _heartbeat(call_id: int) -> None:
-    Call.objects.filter(pk=call_id, stream_ended_at__isnull=True).update(heartbeat_at=timezone.now())
+def _heartbeat(call_id: int, stream_id: str, metrics: dict | None = None) -> None:
+    """This process still carries the call's stream (and, with ``metrics``, what it measured so far)."""
+    updates: dict[str, Any] = {"heartbeat_at": timezone.now()}
+    if metrics:
+        updates["metrics"] = JsonMerged("metrics", metrics)
+    Call.objects.filter(pk=call_id, stream_id=stream_id[:64], stream_ended_at__isnull=True).update(**updates)
 
 
-def _end_stream(call_id: int, stream_id: str, recording_path: str, stream_metrics: dict | None = None) -> None:
-    """Close the call's stream, unless a newer stream of the same call has taken over."""
-    call = Call.objects.only("metrics", "stream_id").get(pk=call_id)
-    updates: dict = {"metrics": {**call.metrics, "stream": stream_metrics}} if stream_metrics else {}
+def _end_stream(call_id: int, stream_id: str, recording_path: str, metrics: dict | None = None) -> None:
+    """One update: the stream's metrics merged in, its recording, and the stream closed unless a newer stream of
+    the same call has taken over."""
+    ended = When(stream_id=stream_id[:64], then=Value(timezone.now()))
+    updates: dict[str, Any] = {"stream_ended_at": Case(ended, default=F("stream_ended_at"))}
+    if metrics:
+        updates["metrics"] = JsonMerged("metrics", metrics)
     if recording_path:
         updates["recording_path"] = recording_path
-    if call.stream_id == stream_id[:64]:
-        updates["stream_ended_at"] = timezone.now()
-    if updates:
-        Call.objects.filter(pk=call_id).update(**updates)
+    Call.objects.filter(pk=call_id).update(**updates)
 
 
-start_stream = database_sync_to_async(_start_stream)
-check_live = database_sync_to_async(_check_live)
-save_turn = database_sync_to_async(_save_turn)
-add_event = database_sync_to_async(_add_event)
-merge_metrics = database_sync_to_async(_merge_metrics)
-end_stream = database_sync_to_async(_end_stream)
-heartbeat = database_sync_to_async(_heartbeat)
-add_error_note = database_sync_to_async(_add_error_note)
+load_call = on_db_threads(_load_call)
+load_history = on_db_threads(_load_history)
+stream_started = on_db_threads(_stream_started)
+save_turn = on_db_threads(_save_turn)
+add_event = on_db_threads(_add_event)
+add_error_note = on_db_threads(_add_error_note)
+heartbeat = on_db_threads(_heartbeat)
+end_stream = on_db_threads(_end_stream)

@@ -3,11 +3,19 @@
 The socket's life does not depend on the channel layer (Redis): Channels' consumer loop would also receive from
 the layer and end the call when that fails, so this consumer runs the loop on the client socket only, and listens
 to the call's control group (operator hang-up, a newer socket) in a side task that retries (``calls.live``).
+
+The call is read once, when the socket connects (``records.load_call``: one query); on ``start`` the runner starts
+at once and records the stream's start beside the greeting. A caller who hangs up while we are sending is the end
+of the stream, not an error: every message to the socket goes through ``_to_socket``, which drops what follows a
+close and turns "the socket is gone" (as daphne and uvicorn each raise it) into the stream's end, with one INFO line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import importlib
 import logging
 import time
 import uuid
@@ -33,11 +41,36 @@ __all__ = ["CLOSE_BAD_TOKEN", "CLOSE_ERROR", "CLOSE_NOT_LIVE", "CLOSE_PROTOCOL",
 _RUNNING: dict[str, PlivoStreamConsumer] = {}
 
 
+def _gone_errors() -> tuple[type[BaseException], ...]:
+    """What a send raises when the client socket is gone: uvicorn's ClientDisconnected (an OSError), autobahn's
+    Disconnected under daphne (from the peer's close until the connection is lost), websockets' ConnectionClosed."""
+    errors: list[type[BaseException]] = [OSError]
+    for module, name in (("autobahn.exception", "Disconnected"), ("websockets.exceptions", "ConnectionClosed")):
+        with contextlib.suppress(ImportError, AttributeError):
+            errors.append(getattr(importlib.import_module(module), name))
+    return tuple(errors)
+
+
+GONE_ERRORS = _gone_errors()
+
+
+def socket_gone(exc: BaseException) -> bool:
+    """``exc`` (raised by an ASGI send) says the client socket is gone; uvicorn raises a RuntimeError for a send
+    after it saw the socket close."""
+    return isinstance(exc, GONE_ERRORS) or (
+        isinstance(exc, RuntimeError) and "after sending 'websocket.close'" in str(exc)
+    )
+
+
 class PlivoStreamConsumer(AsyncWebsocketConsumer):
     call_uuid = ""
+    live_call: records.LiveCall | None = None
     runner: CallRunner | None = None
     _control: asyncio.Task | None = None
+    _stopping: asyncio.Task | None = None  # the runner's stop, started when the socket went away under it
     _replaced = False
+    _socket_done = False  # closed by us or gone: nothing more is sent
+    _ended_logged = False
 
     async def __call__(self, scope, receive, send) -> None:
         """Channels' ``AsyncConsumer.__call__`` with the client socket as the only source of messages.
@@ -47,7 +80,8 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
         """
         self.scope = scope
         self.channel_layer = None  # no layer receive in the consumer loop; see _listen_for_control
-        self.base_send = send
+        self._asgi_send = send
+        self.base_send = self._to_socket
         self.sender_id = uuid.uuid4().hex
         self.opened_at = time.monotonic()
         try:
@@ -72,10 +106,32 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
+    async def _to_socket(self, message: dict) -> None:
+        """Every message to the client. Nothing follows a close; a send that finds the socket gone ends the stream."""
+        if self._socket_done:
+            return
+        self._socket_done = message["type"] == "websocket.close"
+        try:
+            await self._asgi_send(message)
+        except Exception as exc:
+            if not socket_gone(exc):
+                raise
+            self._socket_done = True
+            self._stream_over(f"the caller's socket is gone ({type(exc).__name__})")
+
+    def _stream_over(self, why: str) -> None:
+        """The socket went away under the call: one INFO line, and the runner stops (without waiting for Channels
+        to hear of the disconnect)."""
+        if self._ended_logged or self.runner is None:
+            return
+        self._ended_logged = True
+        log.info("Call %s: %s; the stream ends", self.call_uuid, why)
+        self._stopping = asyncio.get_running_loop().create_task(self.runner.stop())
+
     async def connect(self) -> None:
         try:
             self.call_uuid = read_stream_token(self.scope["url_route"]["kwargs"]["token"])
-            await records.check_live(self.call_uuid)
+            self.live_call = await records.load_call(self.call_uuid)
         except BadStreamToken as exc:
             log.warning("Refused a Plivo stream: %s", exc)
             await self.close(code=CLOSE_BAD_TOKEN)
@@ -95,8 +151,9 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
             return
         if isinstance(event, plivo.Start):
             await self._start(event)
-        elif isinstance(event, plivo.Stop):
+        elif isinstance(event, plivo.Stop):  # the call is over: what was sent from here on is never heard
             await self.close()
+            self._stream_over("Plivo stopped the stream")
         elif self.runner:
             self.runner.handle(event)
 
@@ -116,12 +173,11 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
         if start.encoding != plivo.MULAW or start.sample_rate != plivo.SAMPLE_RATE:
             await self.close(code=CLOSE_PROTOCOL, reason=f"unsupported media format {start.encoding}"[:120])
             return
-        await self._take_over()
-        try:
-            call = await records.start_stream(self.call_uuid, start.stream_id)
-        except records.CallNotLive as exc:
-            await self.close(code=CLOSE_NOT_LIVE, reason=str(exc)[:120])
-            return
+        previous = await self._take_over()
+        call = self.live_call
+        assert call is not None  # connect() refused the socket otherwise
+        if previous is not None or call.reconnect:  # the turns so far (the previous runner's are all stored now)
+            call = await records.load_history(dataclasses.replace(call, stream_id=previous or call.stream_id))
         self.runner = CallRunner(
             call,
             start.stream_id,
@@ -136,13 +192,17 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
         self._control = asyncio.get_running_loop().create_task(live.listen_control(self.call_uuid, self._on_control))
         await self.runner.start()
 
-    async def _take_over(self) -> None:
+    async def _take_over(self) -> str | None:
         """A valid start: the socket that ran the call so far is closed (4409) and its runner stopped first, here
-        directly, in another process through the control group (best effort: the layer may be down)."""
+        directly, in another process through the control group (best effort: the layer may be down). Returns the
+        stream id of the runner stopped here, if any."""
         previous = _RUNNING.get(self.call_uuid)
+        stopped = None
         if previous is not None and previous is not self:
+            stopped = previous.runner.stream_id if previous.runner else None
             await previous.replaced()
         await live.send_control(self.call_uuid, "replace", sender=self.sender_id)
+        return stopped
 
     async def replaced(self) -> None:
         if self._replaced:
@@ -176,7 +236,10 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
             log.info("Call %s: the socket could not be closed (already gone?)", self.call_uuid, exc_info=True)
 
     async def disconnect(self, code: int) -> None:
-        """Nothing here: ``_teardown`` runs when the consumer loop ends, however it ends."""
+        """The client closed the socket: nothing more is sent; ``_teardown`` runs when the consumer loop ends."""
+        if not self._socket_done:
+            self._socket_done = True
+            self._stream_over(f"the caller's socket closed ({code})")
 
     async def _teardown(self) -> None:
         if self._control is not None:
@@ -186,3 +249,5 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
             del _RUNNING[self.call_uuid]
         if self.runner:
             await self.runner.stop()
+        if self._stopping is not None:
+            await asyncio.gather(self._stopping, return_exceptions=True)

@@ -64,13 +64,14 @@ class CallRunner:
         self.stream_id = stream_id
         self.greet = greet
         self.started_at = time.monotonic()
+        self.started_wall = timezone.now()
         self.session = Session(self.config)
         self._factory = factory
         stt, llm, tts = factory(self.config)
         self._close_socket = close_socket
         self._tasks = TaskSet(call.call_uuid, on_error=self._task_failed)  # cancelled when the stream ends
         self._side = TaskSet(call.call_uuid)  # records, hang-up, warm-up: awaited (bounded) when it ends
-        self.journal = Journal(call, self._side)
+        self.journal = Journal(call, self._side, stream_id)
         self.recorder, self.recording_path = self._open_recorder()
         self.player = Player(send, stream_id, on_frame=self.recorder.agent_frame if self.recorder else None)
         self.listener = Listener(
@@ -100,6 +101,8 @@ class CallRunner:
 
     # ---- lifecycle ----
     async def start(self) -> None:
+        """Start the call at once: its stream's start is recorded beside the greeting, never before it."""
+        self._side.spawn(self._record_start())
         for work in (
             self.player.run(),
             self.listener.read_audio(),
@@ -113,6 +116,15 @@ class CallRunner:
             self.dispatch(turns.CallStarted())
         else:
             self._execute(turns.StartSilenceTimer(self.config.silence_timeout_seconds))
+
+    async def _record_start(self) -> None:
+        outcome = await self.journal.stream_started(self.started_wall, self.call.stream_id)
+        if outcome == "call-ended":
+            self.end_stream(plivo.CLOSE_NOT_LIVE, "the call has ended")
+        elif outcome == "superseded":
+            log.warning(
+                "Call %s: a newer stream has taken the call over; %s not recorded", self.call.call_uuid, self.stream_id
+            )
 
     async def _start_providers(self) -> None:
         for provider in (self.listener.stt, self.speaker.tts):

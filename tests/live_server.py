@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -16,6 +17,9 @@ from tests import server_process
 from tests.server_process import ROOT, free_port, manage, server_command, wait_until_healthy
 
 SCRIPTED = server_process.SCRIPTED_FACTORY
+# A line of daphne's access log (its stdout, so in the server's log): client, time, "METHOD /path", status.
+# WebSockets show as WSCONNECTING / WSCONNECT / WSREJECT / WSDISCONNECT with "-" for the status.
+ACCESS_LINE = re.compile(r'^\S+ - - \[[^\]]*\] "(\S+) (\S+)" (\S+)')
 
 
 def server_env(db_path: Path, media: Path, **extra: str) -> dict[str, str]:
@@ -67,6 +71,11 @@ class LiveServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def access_log(self) -> list[tuple[str, str, str]]:
+        """(method, path, status) of each request and WebSocket event daphne logged, in order (stop the server
+        first to be sure the last line is written)."""
+        return [m.groups() for line in self.log().splitlines() if (m := ACCESS_LINE.match(line))]
 
     def stop(self) -> None:
         if self.process.poll() is None:

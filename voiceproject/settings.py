@@ -79,6 +79,13 @@ DATABASES = {
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"), database_limits_from_env()
     )
 }
+# PostgreSQL: the live engine's own database threads per process (calls.records: loading a call, turns, events,
+# heartbeats): a slow write holds up one of them, never the other calls'. Each holds a pooled connection while it
+# runs, so DB_POOL_MAX_SIZE must cover DB_WRITE_THREADS plus the request threads (README "Configuration").
+# SQLite writes one at a time: there the engine keeps to asgiref's one thread.
+DB_WRITE_THREADS = env_int("DB_WRITE_THREADS", 4)
+if DB_WRITE_THREADS < 1:
+    raise ImproperlyConfigured(f"DB_WRITE_THREADS must be at least 1, got {DB_WRITE_THREADS}")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 FORMS_URLFIELD_ASSUME_HTTPS = True
 
@@ -109,12 +116,23 @@ LOGIN_REDIRECT_URL = "/calls/"
 
 # --- Redis: channel layer and Celery. Without REDIS_URL everything runs in one process. ---
 REDIS_URL = env_url("REDIS_URL", ("redis", "rediss", "unix"))
+# The channel layer's Redis connections per process: at most REDIS_MAX_CONNECTIONS; a command waits up to
+# REDIS_POOL_TIMEOUT_MS for a free one, then fails (a live event is given up, never the call); 0 = fail at once.
+REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 100)
+REDIS_POOL_TIMEOUT_MS = env_int("REDIS_POOL_TIMEOUT_MS", 500)
+if REDIS_MAX_CONNECTIONS < 1 or REDIS_POOL_TIMEOUT_MS < 0:
+    raise ImproperlyConfigured("REDIS_MAX_CONNECTIONS must be at least 1 and REDIS_POOL_TIMEOUT_MS at least 0")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # socket_timeout=None: redis-py 8 otherwise drops idle receives after ~5 s (stack-notes).
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}], "capacity": 1000},
+            # channels-redis whose commands wait up to REDIS_POOL_TIMEOUT_MS for a pooled connection. The CONFIG
+            # is plain channels-redis CONFIG (RedisChannelLayer takes it too, then without the wait).
+            "BACKEND": "calls.live.BoundedRedisChannelLayer",
+            "CONFIG": {
+                # socket_timeout=None: redis-py 8 otherwise drops idle receives after ~5 s (stack-notes).
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None, "max_connections": REDIS_MAX_CONNECTIONS}],
+                "capacity": 1000,
+            },
         }
     }
     CELERY_BROKER_URL = REDIS_URL

@@ -1,5 +1,8 @@
 """The live call page's socket: session-authenticated, joins the call's watch group, forwards its events.
 
+While open it counts as a watcher of the call (``calls.live.Watching``): the engine publishes live-only events
+(partial transcripts) only while a page watches.
+
 The page's events come through the channel layer (Redis in production). When the layer fails (Redis stopped or
 restarted) the socket is closed with 1013 "try again later" instead of an unexplained 1011, and the page
 (static/calls/live.js) reconnects with backoff; a reconnecting page passes ``?after=<last turn>`` and is sent the
@@ -17,7 +20,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
 
-from calls.live import join, watch_group
+from calls.live import Watching, join, watch_group
 from calls.models import Call, Turn
 from calls.ui.access import can_view_calls
 
@@ -54,6 +57,7 @@ class LiveCallConsumer(AsyncJsonWebsocketConsumer):
     """Server → browser only: ``{"kind": ..., "data": ...}`` for every live event of one call."""
 
     group: str | None = None
+    watching: Watching | None = None
 
     async def __call__(self, scope, receive, send) -> None:
         """Channels' ``AsyncConsumer.__call__`` with ``_layer_receive`` for the layer's ``receive``."""
@@ -70,6 +74,9 @@ class LiveCallConsumer(AsyncJsonWebsocketConsumer):
                 await self.close(code=CLOSE_TRY_AGAIN)
             except Exception:
                 log.info("Live page socket already gone", exc_info=True)
+        finally:  # however the socket ended (left, layer failed, server shutting down): stop counting it
+            if self.watching is not None:
+                await self.watching.stop()
 
     async def connect(self) -> None:
         call_uuid = self.scope["url_route"]["kwargs"]["call_uuid"]
@@ -79,6 +86,7 @@ class LiveCallConsumer(AsyncJsonWebsocketConsumer):
             return
         self.group = watch_group(call_uuid)
         await join(self.group, self.channel_name)
+        self.watching = await Watching.start(call_uuid, self.channel_name)
         await self.accept()
         if (after := self._after()) is not None:
             for event in await missed_events(call_uuid, after):
