@@ -44,6 +44,18 @@ def split_at_clear(caller) -> tuple[bytes, bytes]:
     return heard, after
 
 
+def assert_resumed_at_the_first_unheard_word(caller, full: bytes, word_starts: list[int]) -> None:
+    """What the caller heard before the clearAudio is the reply's start, what came after it is the reply's end, and
+    the two overlap by exactly the word the caller was hearing when it was cut (from that word's frame)."""
+    heard, after = split_at_clear(caller)
+    assert full.startswith(heard) and full.endswith(after)
+    resumed_at = len(full) - len(after)
+    assert resumed_at in {w - w % FRAME_BYTES for w in word_starts}  # at a word's start (its frame)
+    assert resumed_at <= len(heard)  # no word lost: the first word not fully heard is said again
+    later_words = [w for w in word_starts if w > resumed_at]
+    assert not later_words or later_words[0] >= len(heard) - FRAME_BYTES  # ...and only that one
+
+
 async def test_a_backchannel_pauses_and_the_reply_resumes_from_the_first_unheard_word(scripted):
     scripted.replies = [LONG_REPLY]
     scripted.ms_per_char = 40
@@ -55,14 +67,7 @@ async def test_a_backchannel_pauses_and_the_reply_resumes_from_the_first_unheard
     await caller.wait_for(lambda: not caller.playout.checkpoints, timeout=20)
 
     assert caller.events("clearAudio") == [{"event": "clearAudio", "streamId": "stream-1"}]
-    full, word_starts = reply_audio(scripted.tts, LONG_REPLY)
-    heard, after = split_at_clear(caller)
-    assert full.startswith(heard) and full.endswith(after)
-    resumed_at = len(full) - len(after)
-    assert resumed_at in {w - w % FRAME_BYTES for w in word_starts}  # at a word's start (its frame)
-    assert resumed_at <= len(heard)  # no word lost: the first word not fully heard is said again
-    later_words = [w for w in word_starts if w > resumed_at]
-    assert not later_words or later_words[0] >= len(heard) - FRAME_BYTES  # ...and only that one
+    assert_resumed_at_the_first_unheard_word(caller, *reply_audio(scripted.tts, LONG_REPLY))
     assert caller.events("checkpoint")[-1]["name"] == "utterance-1-1"  # renamed: the old one was cleared
 
     await eventually(lambda: len(turns()) == 2)

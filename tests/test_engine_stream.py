@@ -32,15 +32,6 @@ async def test_invalid_token_is_refused_before_accept(scripted):
     assert await sync_to_async(Call.objects.count)() == 0
 
 
-async def test_stream_for_an_unknown_or_ended_call_is_refused(scripted):
-    communicator = WebsocketCommunicator(application, stream_path(make_stream_token("never-answered")))
-    assert await communicator.connect() == (False, 4404)
-    await sync_to_async(make_agent)()
-    path = await answer("call-1")
-    await sync_to_async(Call.objects.filter(call_uuid="call-1").update)(status="completed")
-    assert await WebsocketCommunicator(application, path).connect() == (False, 4404)
-
-
 async def test_start_must_come_first(scripted):
     await sync_to_async(make_agent)()
     caller = PlivoCaller(await answer("call-1"), "call-1")

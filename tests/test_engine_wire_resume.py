@@ -4,8 +4,6 @@ the Azure TTS fake's ``audio.metadata``)."""
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 from asgiref.sync import sync_to_async
 
@@ -15,6 +13,7 @@ from tests.fakes.azure_usp import TICKS_PER_ULAW_BYTE
 from tests.fakes.openai_server import ChatScript
 from tests.speech import synthesize_ulaw
 from tests.test_engine_call import connected_call, eventually, turns
+from tests.test_engine_resume import assert_resumed_at_the_first_unheard_word
 
 pytestmark = pytest.mark.django_db(transaction=True)
 QUESTION = "What are your opening hours?"
@@ -33,7 +32,7 @@ async def test_mm_hmm_mid_reply_pauses_once_and_resumes_at_the_first_unheard_wor
     await caller.wait_for_checkpoints(1, timeout=20)
 
     assert caller.events("clearAudio") == [{"event": "clearAudio", "streamId": "stream-1"}]
-    pieces = [s for s in azure_fake.syntheses if s.text in ANSWER]
+    pieces = sorted((s for s in azure_fake.syntheses if s.text in ANSWER), key=lambda s: ANSWER.index(s.text))
     full, word_starts = b"", []
     for synthesis in pieces:
         word_starts += [
@@ -41,18 +40,7 @@ async def test_mm_hmm_mid_reply_pauses_once_and_resumes_at_the_first_unheard_wor
         ]
         full += synthesis.audio
     full += b"\xff" * (-len(full) % FRAME_BYTES)
-    clear_at = next(t for t, m in caller.received if m["event"] == "clearAudio")
-    heard = b"".join(audio for start, audio in caller.playout.played if start <= clear_at)
-    after = b"".join(
-        base64.b64decode(m["media"]["payload"])
-        for t, m in caller.received
-        if t > clear_at and m["event"] == "playAudio"
-    )
-    assert full.startswith(heard) and full.endswith(after)
-    resumed_at = len(full) - len(after)
-    assert resumed_at in {w - w % FRAME_BYTES for w in word_starts} and resumed_at <= len(heard)
-    later = [w for w in word_starts if w > resumed_at]
-    assert not later or later[0] >= len(heard) - FRAME_BYTES  # only the word in progress is said again
+    assert_resumed_at_the_first_unheard_word(caller, full, word_starts)
 
     await eventually(lambda: len(turns()) == 2, timeout=10)
     agent_turn = await sync_to_async(Turn.objects.get)(sequence=2)
