@@ -67,6 +67,7 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
     live_call: records.LiveCall | None = None
     runner: CallRunner | None = None
     _control: asyncio.Task | None = None
+    _telling: asyncio.Task | None = None  # the "replace" message to other processes (kept until sent)
     _stopping: asyncio.Task | None = None  # the runner's stop, started when the socket went away under it
     _replaced = False
     _socket_done = False  # closed by us or gone: nothing more is sent
@@ -194,14 +195,18 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
 
     async def _take_over(self) -> str | None:
         """A valid start: the socket that ran the call so far is closed (4409) and its runner stopped first, here
-        directly, in another process through the control group (best effort: the layer may be down). Returns the
+        directly, in another process through the control group (best effort: the layer may be down; sent in the
+        background, the greeting does not wait for Redis). Returns the
         stream id of the runner stopped here, if any."""
         previous = _RUNNING.get(self.call_uuid)
         stopped = None
         if previous is not None and previous is not self:
             stopped = previous.runner.stream_id if previous.runner else None
             await previous.replaced()
-        await live.send_control(self.call_uuid, "replace", sender=self.sender_id)
+        # another process's socket, if any, hears of it beside our greeting: a Redis round trip is not awaited first
+        self._telling = asyncio.get_running_loop().create_task(
+            live.send_control(self.call_uuid, "replace", sender=self.sender_id)
+        )
         return stopped
 
     async def replaced(self) -> None:
@@ -242,6 +247,8 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
             self._stream_over(f"the caller's socket closed ({code})")
 
     async def _teardown(self) -> None:
+        if self._telling is not None:  # bounded: calls.live never waits long
+            await asyncio.gather(self._telling, return_exceptions=True)
         if self._control is not None:
             self._control.cancel()
             await asyncio.gather(self._control, return_exceptions=True)

@@ -265,3 +265,18 @@ async def test_fake_answers_non_streamed_json_requests(openai_fake: OpenAIFake) 
     assert json.loads(default.choices[0].message.content) == {}
     assert scripted.usage.prompt_tokens == 42
     assert openai_fake.requests[0].body["response_format"] == {"type": "json_object"}
+
+
+async def test_the_calls_of_a_process_share_one_client_created_at_the_first_request(openai_fake: OpenAIFake) -> None:
+    """A client costs a TLS context (~25 ms): not once per call, and not before the greeting."""
+    from streaming.providers.openai import client as client_module
+
+    loop = asyncio.get_running_loop()
+    client_module._SHARED.pop(loop, None)
+    first, second = OpenAILLM(SPEC), OpenAILLM(SPEC)
+    assert client_module._SHARED.get(loop, {}) == {}  # a call's LLM creates nothing
+    openai_fake.script(ChatScript(content="One."), ChatScript(content="Two."))
+    assert [e for e in await collect(first) if isinstance(e, TextDelta)] == [TextDelta("One.")]
+    await first.close()  # a call ending does not close what the others use
+    assert [e for e in await collect(second) if isinstance(e, TextDelta)] == [TextDelta("Two.")]
+    assert first.client is second.client and len(client_module._SHARED[loop]) == 1

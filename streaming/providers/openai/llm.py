@@ -24,7 +24,7 @@ from streaming.providers.base import (
     Usage,
 )
 from streaming.providers.config import CallConfig
-from streaming.providers.openai.client import create_client
+from streaming.providers.openai.client import shared_client
 
 logger = logging.getLogger(__name__)
 
@@ -139,8 +139,12 @@ class OpenAILLM(LanguageModel):
 
     def __init__(self, config: CallConfig) -> None:
         self.config = config
-        self.client = create_client(openai.AsyncOpenAI, timeout=self.request_timeout, max_retries=self.max_retries)
         self.last_first_token_ms: float | None = None
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        """The process's client for this event loop (created at the first request, not with the call)."""
+        return shared_client(openai.AsyncOpenAI, timeout=self.request_timeout, max_retries=self.max_retries)
 
     def request(self, conversation: Conversation) -> dict[str, Any]:
         """The chat completion request for this conversation."""
@@ -170,7 +174,7 @@ class OpenAILLM(LanguageModel):
             raise ProviderError(f"language model request failed: {exc!r}", provider=self.name) from exc
 
     async def close(self) -> None:
-        await self.client.close()
+        """Nothing of the call's own to release: the HTTP client is shared by the process's calls."""
 
     # --- internals ---------------------------------------------------------------------------------
 
