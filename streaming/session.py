@@ -132,21 +132,18 @@ class Session:
         return []
 
     def _on_CallerQuiet(self, event: CallerQuiet) -> list[Action]:
-        return self._decide() if self.state is State.PAUSED else []
+        return self._decide(self.segment_text) if self.state is State.PAUSED else []
 
     def _on_PauseExpired(self, event: PauseExpired) -> list[Action]:
         if self.state is not State.PAUSED:
             return []
-        return self._barge_in() if self.voiced_ms else self._decide()
+        return self._barge_in() if self.voiced_ms else self._decide(self.segment_text)
 
     def _on_SpeechEnded(self, event: SpeechEnded) -> list[Action]:
         partial = self.segment_text
         self.voiced_ms, self.segment_text = 0, ""
         if self.state is State.PAUSED:
-            self.segment_text = partial  # decided on below; a final may still follow
-            actions = self._decide()
-            self.segment_text = ""
-            return actions
+            return self._decide(partial)
         if self.state is State.LISTENING:  # noise or a cough: no transcript may follow
             return [StartSilenceTimer(self.config.silence_timeout_seconds), *self._prepare(partial)]
         return []
@@ -230,9 +227,10 @@ class Session:
         self.paused_from, self.state = self.state, State.PAUSED
         return [Pause()]
 
-    def _decide(self) -> list[Action]:
-        """The caller is quiet while the agent is paused: words mean an interruption, anything else resumes."""
-        return self._barge_in() if self._are_words(self.segment_text) else self._resume()
+    def _decide(self, heard: str) -> list[Action]:
+        """The caller is quiet while the agent is paused: words in ``heard`` (the latest partial) mean an
+        interruption, anything else resumes."""
+        return self._barge_in() if self._are_words(heard) else self._resume()
 
     def _resume(self) -> list[Action]:
         self.state = self.paused_from
