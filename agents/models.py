@@ -26,6 +26,10 @@ TTS_CHOICES = [
     ("azure", "Azure Speech"),
     ("offline", "Offline (eSpeak NG)"),
 ]
+VOICEMAIL_CHOICES = [
+    ("message", "Leave the voicemail message"),
+    ("hangup", "Hang up"),
+]
 INTERRUPTION_CHOICES = [
     ("resume", "Stop on voice, resume after “mm-hmm” or noise"),
     ("words", "Stop once a real word is recognised"),
@@ -147,6 +151,39 @@ class Agent(models.Model):
     )
     record_calls = models.BooleanField(default=False, help_text="Store a stereo recording of every call.")
 
+    machine_detection = models.BooleanField(
+        "detect answering machines",
+        default=True,
+        help_text="On outbound calls, ask Plivo whether a person or a machine answered.",
+    )
+    voicemail_action = models.CharField(
+        "when a machine answers", max_length=10, choices=VOICEMAIL_CHOICES, default="message"
+    )
+    voicemail_message = models.CharField(
+        max_length=500,
+        default="Hello, sorry we missed you. We will try again later. Goodbye!",
+        help_text="Left after the beep on outbound calls a machine answers. {{variables}} are filled in.",
+    )
+    ring_timeout_seconds = models.PositiveIntegerField(
+        default=30,
+        validators=[MinValueValidator(5), MaxValueValidator(120)],
+        help_text="How long an outbound call rings before it counts as not answered.",
+    )
+
+    memory_enabled = models.BooleanField(
+        "remember returning callers",
+        default=False,
+        help_text="Put the caller's earlier call summaries and notes into the prompt (the caller's number is kept).",
+    )
+    memory_depth = models.PositiveIntegerField(
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(10)],
+        help_text="How many earlier calls' summaries the agent remembers.",
+    )
+    tools = models.ManyToManyField(
+        "agents.Tool", blank=True, related_name="agents", help_text="HTTP tools the agent may call during a call."
+    )
+
     summary_instructions = models.TextField(blank=True, help_text="What the after-call summary should focus on.")
     webhook_url = models.URLField(blank=True, help_text="Receives the call's results as signed JSON after the call.")
     webhook_secret = models.CharField(
@@ -195,12 +232,14 @@ class Agent(models.Model):
         data = self.snapshot_without_relations()
         data["faq"] = [e.as_dict() for e in self.faq_entries.all()]
         data["extraction_fields"] = [f.as_dict() for f in self.extraction_fields.all()]
+        data["tools"] = [t.as_dict() for t in self.tools.all()]
+        data["transfer_destinations"] = [d.as_dict() for d in self.transfer_destinations.all()]
         return data
 
     @classmethod
     def default_snapshot(cls) -> dict:
         """The snapshot of an agent with every field at its default: the one place call defaults come from."""
-        return Agent(name="Agent", version=1).snapshot_without_relations() | {"faq": [], "extraction_fields": []}
+        return Agent(name="Agent", version=1).snapshot_without_relations() | {name: [] for name in RELATIONS}
 
     def snapshot_without_relations(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in self._meta.concrete_fields if f.name not in NOT_SNAPSHOTTED}
@@ -222,6 +261,7 @@ class Agent(models.Model):
         return copy
 
 
+RELATIONS = ("faq", "extraction_fields", "tools", "transfer_destinations")
 NOT_SNAPSHOTTED = ("created_at", "updated_at", "webhook_secret")
 REQUIRED_TEXT = tuple(
     f.name
@@ -250,6 +290,20 @@ class FaqEntry(models.Model):
     keywords = models.CharField(max_length=300, help_text="Comma-separated words or phrases that trigger this answer.")
     answer = models.TextField()
     position = models.PositiveIntegerField(default=0)
+    tool = models.ForeignKey(
+        "agents.Tool",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="faq_entries",
+        help_text="Offline responder: call this tool instead of answering (try tools with no keys).",
+    )
+    tool_pattern = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text=r"Regex on the caller's words whose named groups become the tool's arguments, "
+        r"e.g. order (?P<order_id>\d+).",
+    )
 
     class Meta:
         ordering = ["position", "id"]
@@ -324,3 +378,9 @@ def normalize_number(raw: str) -> str:
     """Plivo sends numbers without '+' (``14155550100``); we store E.164."""
     digits = "".join(ch for ch in (raw or "") if ch.isdigit())
     return f"+{digits}" if digits else ""
+
+
+from agents.actions import Tool, TransferDestination  # noqa: E402 - models of this app, in their own modules
+from agents.memory import CallerNote  # noqa: E402
+
+__all__ = ["Agent", "CallerNote", "ExtractionField", "FaqEntry", "PhoneNumber", "Tool", "TransferDestination"]

@@ -13,12 +13,21 @@ class Call(models.Model):
         OUTBOUND = "outbound"
 
     class Status(models.TextChoices):
+        QUEUED = "queued"
         RINGING = "ringing"
         IN_PROGRESS = "in-progress"
         COMPLETED = "completed"
         FAILED = "failed"
         NO_AGENT = "no-agent"
         REJECTED = "rejected"
+        NO_ANSWER = "no-answer"
+        BUSY = "busy"
+        CANCELLED = "cancelled"
+
+    class AnsweredBy(models.TextChoices):
+        HUMAN = "human"
+        VOICEMAIL = "voicemail"
+        UNKNOWN = "unknown"
 
     class Sentiment(models.TextChoices):
         POSITIVE = "positive"
@@ -41,6 +50,18 @@ class Call(models.Model):
     from_number = models.CharField(max_length=255, blank=True, help_text="E.164, or a SIP URI as sent.")
     to_number = models.CharField(max_length=255, blank=True, help_text="E.164, or a SIP URI as sent.")
     direction = models.CharField(max_length=10, choices=Direction.choices, default=Direction.INBOUND)
+    request_uuid = models.CharField(
+        "Plivo RequestUUID", max_length=128, blank=True, db_index=True, help_text="Outbound calls: from calls.create."
+    )
+    variables = models.JSONField(
+        default=dict, blank=True, help_text="Fill the agent's {{placeholders}} (outbound: given; inbound: the call's)."
+    )
+    answered_by = models.CharField(
+        max_length=10, choices=AnsweredBy.choices, blank=True, help_text="Outbound: Plivo's machine detection."
+    )
+    in_memory = models.BooleanField(
+        default=True, help_text="The agent may remember this call's summary (off once the caller's memory is erased)."
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.RINGING, db_index=True)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -83,10 +104,21 @@ class Call(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in (self.Status.COMPLETED, self.Status.FAILED, self.Status.NO_AGENT, self.Status.REJECTED)
+        return self.status in FINISHED_STATUSES
 
     def add_error_note(self, note: str) -> None:
         self.error_notes = f"{self.error_notes}\n{note}".strip()
+
+
+FINISHED_STATUSES = (
+    Call.Status.COMPLETED,
+    Call.Status.FAILED,
+    Call.Status.NO_AGENT,
+    Call.Status.REJECTED,
+    Call.Status.NO_ANSWER,
+    Call.Status.BUSY,
+    Call.Status.CANCELLED,
+)
 
 
 class Turn(models.Model):
@@ -108,6 +140,9 @@ class Turn(models.Model):
         default=False, help_text="The caller's voice paused this agent turn (a backchannel or noise) and it went on."
     )
     latency = models.JSONField(default=dict, blank=True)
+    tool_calls = models.JSONField(
+        default=list, blank=True, help_text="Tools the agent called in this turn: name, arguments, status, result."
+    )
     usage = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -136,3 +171,8 @@ class CallEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} @ {self.time:%H:%M:%S}"
+
+
+from calls.api_keys import ApiKey  # noqa: E402 - a model of this app, in its own module
+
+__all__ = ["ApiKey", "Call", "CallEvent", "Turn"]
