@@ -173,6 +173,7 @@ class CallEvent(models.Model):
         return f"{self.kind} @ {self.time:%H:%M:%S}"
 
 
-from calls.api_keys import ApiKey  # noqa: E402 - a model of this app, in its own module
+from calls.api_keys import ApiKey  # noqa: E402 - models of this app, in their own modules
+from calls.campaign_models import Campaign, CampaignRow, DoNotCall  # noqa: E402
 
-__all__ = ["ApiKey", "Call", "CallEvent", "Turn"]
+__all__ = ["ApiKey", "Call", "CallEvent", "Campaign", "CampaignRow", "DoNotCall", "Turn"]
