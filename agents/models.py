@@ -230,7 +230,7 @@ class Agent(models.Model):
     def snapshot(self) -> dict:
         """The whole configuration a call runs with, as plain JSON."""
         data = self.snapshot_without_relations()
-        data["faq"] = [e.as_dict() for e in self.faq_entries.all()]
+        data["faq"] = [e.as_dict() for e in self.faq_entries.select_related("tool")]
         data["extraction_fields"] = [f.as_dict() for f in self.extraction_fields.all()]
         data["tools"] = [t.as_dict() for t in self.tools.all()]
         data["transfer_destinations"] = [d.as_dict() for d in self.transfer_destinations.all()]
@@ -248,16 +248,18 @@ class Agent(models.Model):
 
     @transaction.atomic
     def duplicate(self) -> Agent:
-        """A disabled copy with the same knowledge, and no phone numbers."""
+        """A disabled copy with the same knowledge, tools and transfer destinations, and no phone numbers."""
         faq, fields = list(self.faq_entries.all()), list(self.extraction_fields.all())
+        destinations, tools = list(self.transfer_destinations.all()), list(self.tools.all())
         copy = Agent.objects.get(pk=self.pk)
         copy.pk, copy._state.adding = None, True
         copy.name, copy.slug, copy.enabled = f"{self.name} (copy)", "", False
         copy.version, copy.webhook_secret = 1, new_webhook_secret()
         copy.save()
-        for item in faq + fields:
+        for item in [*faq, *fields, *destinations]:
             item.pk, item.agent = None, copy
             item.save()
+        copy.tools.set(tools)
         return copy
 
 
@@ -318,7 +320,13 @@ class FaqEntry(models.Model):
         return [k.strip().lower() for k in self.keywords.split(",") if k.strip()]
 
     def as_dict(self) -> dict:
-        return {"question": self.question, "keywords": self.keyword_list, "answer": self.answer}
+        return {
+            "question": self.question,
+            "keywords": self.keyword_list,
+            "answer": self.answer,
+            "tool": self.tool.name if self.tool_id and self.tool else "",
+            "tool_pattern": self.tool_pattern,
+        }
 
 
 class ExtractionField(models.Model):

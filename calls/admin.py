@@ -7,6 +7,9 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from calls.api import key_admin  # noqa: F401 - registers the API keys
+from calls.campaigns import admin as campaign_admin  # noqa: F401 - registers campaigns and do-not-call
+from calls.memory_admin import erase_caller_memory_of_calls
 from calls.models import Call, CallEvent, Turn
 from calls.tasks import finalize_call
 
@@ -49,7 +52,7 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ["call_uuid", "from_number", "to_number", "summary", "turns__text"]
     date_hierarchy = "created_at"
     inlines = [TurnInline, CallEventInline]
-    actions = ["rerun_analysis"]
+    actions = ["rerun_analysis", erase_caller_memory_of_calls]
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         return [f.name for f in Call._meta.fields]

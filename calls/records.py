@@ -25,12 +25,12 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from calls.config import call_config
-from calls.models import Call, CallEvent, Turn
+from calls.models import FINISHED_STATUSES, Call, CallEvent, Turn
 from streaming.providers.config import CallConfig
 
 P = ParamSpec("P")
 R = TypeVar("R")
-FINISHED = (Call.Status.COMPLETED, Call.Status.FAILED, Call.Status.NO_AGENT, Call.Status.REJECTED)
+FINISHED = FINISHED_STATUSES
 StreamStart = Literal["started", "call-ended", "superseded"]
 
 
@@ -47,6 +47,8 @@ class LiveCall:
     next_sequence: int = 0
     reconnect: bool = False
     stream_id: str = ""  # the call's stream when it was loaded (the one a new stream takes over from)
+    answered_by: str = ""  # outbound: "voicemail" when machine detection said so before the stream connected
+    outbound: bool = False  # we called them (the agent may press keys: another company's phone menu)
 
 
 class CallNotLive(Exception):
@@ -114,14 +116,35 @@ def _load_call(call_uuid: str) -> LiveCall:
     row = (
         Call.objects.filter(call_uuid=call_uuid)
         .annotate(caller=caller, previous_summary=Subquery(earlier))
-        .values_list("pk", "status", "agent_snapshot", "caller", "previous_summary", "stream_started_at", "stream_id")
+        .values_list(
+            "pk",
+            "status",
+            "agent_snapshot",
+            "caller",
+            "previous_summary",
+            "stream_started_at",
+            "stream_id",
+            "variables",
+            "answered_by",
+            "direction",
+        )
         .first()
     )
     if row is None or row[1] in FINISHED or not row[2]:
         raise CallNotLive(f"call {call_uuid} is unknown, has ended or has no agent")
-    pk, _, snapshot, caller, summary, streamed_at, stream_id = row
-    config = call_config(snapshot)
-    return LiveCall(pk, call_uuid, config, caller, summary or "", reconnect=bool(streamed_at), stream_id=stream_id)
+    pk, _, snapshot, caller, summary, streamed_at, stream_id, variables, answered_by, direction = row
+    config = call_config(snapshot, variables)
+    return LiveCall(
+        pk,
+        call_uuid,
+        config,
+        caller,
+        summary or "",
+        reconnect=bool(streamed_at),
+        stream_id=stream_id,
+        answered_by=answered_by,
+        outbound=direction == Call.Direction.OUTBOUND,
+    )
 
 
 def _load_history(call: LiveCall) -> LiveCall:
@@ -168,6 +191,11 @@ def _save_turn(call_id: int, sequence: int, role: str, text: str, **fields: Any)
     )
 
 
+def _save_tool_calls(call_id: int, sequence: int, tool_calls: list[dict[str, Any]]) -> None:
+    """Replace the tool calls stored on a turn (a tool's result that came in after the turn was stored)."""
+    Turn.objects.filter(call_id=call_id, sequence=sequence).update(tool_calls=tool_calls)
+
+
 def _add_event(call_id: int, kind: str, data: dict) -> None:
     CallEvent.objects.create(call_id=call_id, kind=kind, data=data)
 
@@ -205,6 +233,7 @@ load_call = on_db_threads(_load_call)
 load_history = on_db_threads(_load_history)
 stream_started = on_db_threads(_stream_started)
 save_turn = on_db_threads(_save_turn)
+save_tool_calls = on_db_threads(_save_tool_calls)
 add_event = on_db_threads(_add_event)
 add_error_note = on_db_threads(_add_error_note)
 heartbeat = on_db_threads(_heartbeat)

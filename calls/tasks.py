@@ -51,6 +51,9 @@ def awaiting_stream(call: Call) -> bool:
 @shared_task(bind=True, ignore_result=True, acks_late=True, max_retries=5, time_limit=120, soft_time_limit=90)
 def finalize_call(self, call_id: int) -> None:
     """Aggregates, analysis and webhook for a finished call. Safe to run any number of times."""
+    from calls.campaigns.outcome import call_ended
+
+    call_ended(call_id)  # a campaign call: its row's outcome (idempotent, never raises)
     call = Call.objects.select_related("agent").filter(pk=call_id).first()
     if call is None:
         log.warning("finalize_call: no call %s", call_id)
@@ -156,16 +159,29 @@ def fail_unstreamed(cutoff: datetime) -> list[int]:
     return failed
 
 
+def fail_undialled(cutoff: datetime) -> int:
+    """Outbound calls still queued without a request uuid since ``cutoff``: their dial task never ran."""
+    from calls.outbound import fail_queued
+
+    stuck = Call.objects.filter(status=Call.Status.QUEUED, request_uuid="", created_at__lt=cutoff)
+    note = "The call was never dialled (no Celery worker took it); place it again."
+    return sum(fail_queued(pk, "never-dialled", note) for pk in stuck.values_list("pk", flat=True))
+
+
 @shared_task(ignore_result=True, time_limit=120, soft_time_limit=100)
 def sweep_orphaned_calls(minutes: int = 10) -> int:
     """Close and finalize calls whose stream ended ``minutes`` ago without a hang-up (or whose process died, or
     whose stream never connected); re-finalize stuck ones."""
+    from calls.campaigns.reconcile import reconcile
+
     end_dead_streams(settings.CALL_STALE_SECONDS)
+    reconcile()  # campaign rows stuck in "calling" (the campaign tick runs it too)
     cutoff = timezone.now() - timedelta(minutes=minutes)
     orphans = Call.objects.filter(ended_at__isnull=True, stream_ended_at__lt=cutoff).exclude(
         status__in=[Call.Status.NO_AGENT, Call.Status.REJECTED]
     )
     ids = [call.pk for call in orphans if close_orphan(call)] + fail_unstreamed(cutoff)
+    fail_undialled(cutoff)  # finalized on commit by fail_queued
     stuck = Call.objects.filter(ended_at__lt=cutoff, finalized_at__isnull=True).exclude(pk__in=ids)
     ids += list(stuck.values_list("pk", flat=True))
     for call_id in ids:
@@ -183,3 +199,33 @@ def prepare_agent_lines(agent_id: int) -> int:
     if agent is None or not line_prep.enabled():
         return 0
     return line_prep.prepare_lines_sync(call_config(agent.snapshot()))
+
+
+DIAL_BACKOFF_SECONDS = 5
+
+
+@shared_task(bind=True, ignore_result=True, acks_late=True, max_retries=3, time_limit=60, soft_time_limit=45)
+def dial_call(self, call_id: int) -> None:
+    """Ask Plivo to place a queued outbound call and store its request_uuid (once: a retry of a dialled call does
+    nothing). Network errors and Plivo 5xx retry; a refusal (bad number, credentials) fails the call with why."""
+    from calls.outbound import dial_parameters, fail_queued
+    from calls.plivo import rest
+
+    call = Call.objects.filter(pk=call_id, status=Call.Status.QUEUED, request_uuid="").first()
+    if call is None:
+        return
+    try:
+        request_uuid = rest.place_call(dial_parameters(call))
+    except rest.PlivoRejected as exc:
+        fail_queued(call_id, "plivo-refused", str(exc))
+        return
+    except rest.PlivoApiError as exc:
+        if self.request.retries < self.max_retries:
+            raise self.retry(exc=exc, countdown=backoff(self.request.retries, DIAL_BACKOFF_SECONDS)) from exc
+        fail_queued(call_id, "plivo-unreachable", f"Plivo could not be reached: {exc}")
+        return
+    Call.objects.filter(pk=call_id, request_uuid="").update(request_uuid=request_uuid[:128])
+    log.info("Call %s dialled: request_uuid %s", call_id, request_uuid)
+
+
+from calls.campaigns import tasks as campaign_tasks  # noqa: E402, F401 - registers the campaign tasks

@@ -224,6 +224,8 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
             return
         if message.get("action") == "hangup" and self.runner:
             self.runner.operator_hangup()
+        elif message.get("action") == "machine" and self.runner:  # calls.plivo.outbound_webhooks: voicemail
+            self.runner.machine_answered()
         elif message.get("action") == "replace":
             await self.replaced()
 

@@ -65,6 +65,16 @@ class Journal:
         """Tell the live page, watched or not (a page that joins later gets the turns it missed from the DB)."""
         self._writes.spawn(live.publish(self._call_uuid, kind, data))
 
+    def tool_calls(self, sequence: int, tool_calls: list[dict[str, Any]]) -> None:
+        """Update the tool calls stored on an agent turn (a result that came in after it was stored), and tell the
+        live page."""
+        self._writes.spawn(records.save_tool_calls(self._call_id, sequence, tool_calls))
+        self._publish("tools", {"sequence": sequence, "tool_calls": tool_calls})
+
+    def tool_progress(self, sequence: int, tool_call: dict[str, Any]) -> None:
+        """A tool call started or finished (before its turn is stored): only for a page watching the call."""
+        self.show("tool", {"sequence": sequence, "tool_call": tool_call})
+
     def show(self, kind: str, data: dict[str, Any]) -> None:
         """Only tell the live page, and only while one watches the call (partial transcripts: many per second)."""
         self._writes.spawn(live.publish_live(self._call_uuid, kind, data))

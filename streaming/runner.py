@@ -21,6 +21,7 @@ from typing import Protocol
 from django.conf import settings
 from django.utils import timezone
 
+from calls import transfers
 from calls.records import LiveCall
 from streaming import plivo, turns
 from streaming.call_control import CallControl
@@ -32,7 +33,7 @@ from streaming.providers.base import LanguageModel, Message, ProviderError, Spee
 from streaming.providers.config import CallConfig
 from streaming.recording import CallRecorder
 from streaming.reply import TurnTiming
-from streaming.session import Session
+from streaming.session import Session, State
 from streaming.speaker import Speaker
 from streaming.task_set import TaskSet
 
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 ProviderFactory = Callable[[CallConfig], tuple[SpeechToText, LanguageModel, TextToSpeech]]
 BAD_FRAME_LOG_AT = (1, 10, 100, 1000)
 PAUSE_LIMIT_S = 1.5  # a pause on the caller's voice is decided (resume or interruption) within this
+BEEP_QUIET_S = 1.5  # a machine answered: this much quiet after its greeting and beep, then the voicemail message
+BEEP_WAIT_MAX_S = 30.0  # ... or after this long, whatever the machine still plays
 
 
 class CloseSocket(Protocol):
@@ -69,6 +72,7 @@ class CallRunner:
         self._factory = factory
         stt, llm, tts = factory(self.config)
         self._close_socket = close_socket
+        self._send = send
         self._tasks = TaskSet(call.call_uuid, on_error=self._task_failed)  # cancelled when the stream ends
         self._side = TaskSet(call.call_uuid)  # records, hang-up, warm-up: awaited (bounded) when it ends
         self.journal = Journal(call, self._side, stream_id)
@@ -87,7 +91,7 @@ class CallRunner:
         self.speaker = Speaker(
             call, self.player, llm, tts, self.journal, self.dispatch, self._provider_failed, started_at=self.started_at
         )
-        self.control = CallControl(call.call_uuid, self.journal, close_socket, site_url)
+        self.control = CallControl(call.call_uuid, self.journal, close_socket, site_url, self.config)
         self._silence_timer: asyncio.Task | None = None
         self._pause_timer: asyncio.Task | None = None
         self._ending: asyncio.Task | None = None
@@ -112,10 +116,20 @@ class CallRunner:
             self._start_providers(),
         ):
             self._tasks.spawn(work)
-        if self.greet:
+        if self.call.answered_by == "voicemail":  # machine detection answered before the stream connected
+            self.machine_answered()
+        elif self.greet:
             self.dispatch(turns.CallStarted())
         else:
             self._execute(turns.StartSilenceTimer(self.config.silence_timeout_seconds))
+            self._side.spawn(self._back_from_transfer())
+
+    async def _back_from_transfer(self) -> None:
+        """A transfer nobody took brought the caller back (a new stream): say so, as this stream's greeting."""
+        if await transfers.take_return(self.call.id) and self.session.state is State.LISTENING:
+            line = transfers.for_language(transfers.RETURN_LINES, self.config.language)
+            self.session.config = self.session.config.replace(greeting=line)
+            self.dispatch(turns.CallStarted())
 
     async def _record_start(self) -> None:
         outcome = await self.journal.stream_started(self.started_wall, self.call.stream_id)
@@ -223,6 +237,12 @@ class CallRunner:
     def operator_hangup(self) -> None:
         self.dispatch(turns.OperatorHangup())
 
+    def machine_answered(self) -> None:
+        """Plivo's machine detection (through the control channel): an answering machine took the call."""
+        if self._ending is None and self._stopping is None:
+            self.journal.show("machine", {"answered_by": "voicemail"})
+            self.dispatch(turns.MachineAnswered())
+
     # ---- turn-taking ----
     def dispatch(self, event: turns.Event) -> None:
         for action in self.session.handle(event):
@@ -258,10 +278,23 @@ class CallRunner:
                 self._stop_silence_timer()
             case turns.HangUp(reason):
                 self._side.spawn(self.control.hang_up(reason))
-            case turns.Transfer():
-                self._side.spawn(self.control.transfer(self.config.transfer_number))
+            case turns.Transfer(destination, summary):
+                self._side.spawn(self.control.transfer(destination, summary))
+            case turns.SendDtmf(digits):
+                self._side.spawn(self._send_dtmf(digits))
+            case turns.AwaitBeep():
+                self._tasks.spawn(self._await_beep())
             case turns.Close():
                 pass  # stop() does it
+
+    async def _send_dtmf(self, digits: str) -> None:
+        """Press keys on the call (Plivo's ``sendDTMF``); a socket already gone ends nothing more."""
+        try:
+            await self._send(plivo.send_dtmf(digits))
+        except plivo.CodecError as exc:
+            self.journal.event("dtmf-sent", {"digits": digits, "error": str(exc)})
+            return
+        self.journal.event("dtmf-sent", {"digits": digits}, shown={"digits": digits})
 
     def _record_caller_turn(self, text: str, store: bool) -> None:
         listener = self.listener
@@ -305,6 +338,16 @@ class CallRunner:
     def _stop_silence_timer(self) -> None:
         self._cancel(self._silence_timer)
         self._silence_timer = None
+
+    async def _await_beep(self) -> None:
+        """Wait until the machine has been quiet ``BEEP_QUIET_S`` (its greeting and beep are over; the VAD hears
+        both), at most ``BEEP_WAIT_MAX_S``, then leave the message."""
+        started = time.monotonic()
+        while (now := time.monotonic()) - started < BEEP_WAIT_MAX_S:
+            if now - max(started, self.listener.last_voice_at or 0.0) >= BEEP_QUIET_S:
+                break
+            await asyncio.sleep(0.05)
+        self.dispatch(turns.MachineQuiet())
 
     async def _heartbeat(self) -> None:
         """Tell the database this process still holds the call (the sweeper ends calls whose process died)."""

@@ -21,6 +21,7 @@ from streaming.backchannels import is_backchannel, same_words, words
 from streaming.providers.config import CallConfig
 from streaming.turns import (
     Action,
+    AwaitBeep,
     CallerQuiet,
     CallStarted,
     Close,
@@ -31,6 +32,8 @@ from streaming.turns import (
     Final,
     HangUp,
     Interrupt,
+    MachineAnswered,
+    MachineQuiet,
     MaxDuration,
     OperatorHangup,
     Partial,
@@ -45,6 +48,8 @@ from streaming.turns import (
     ReplyFailed,
     Resume,
     Say,
+    SendDtmf,
+    SendDtmfRequested,
     SilenceTimeout,
     SpeechEnded,
     StartSilenceTimer,
@@ -65,6 +70,7 @@ class State(StrEnum):
     PAUSED = "paused"  # the caller's voice paused the agent; deciding between resume and interruption
     ENDING = "ending"
     ENDED = "ended"
+    VOICEMAIL = "voicemail"  # a machine answered: waiting for its beep (caller events are ignored)
 
 
 BACKCHANNEL_GRACE_MS = 250  # with no transcript yet, wait this much more speech before interrupting ("words")
@@ -81,6 +87,7 @@ class Session:
     segment_text: str = ""
     pending_caller_text: list[str] = field(default_factory=list)
     paused_from: State = State.SPEAKING  # what the agent was doing when the caller's voice paused it
+    transfer: Transfer = field(default_factory=Transfer)  # where the transfer goes once its line has played
     prepared: str = ""  # the partial a held reply was started on ("" when none)
 
     def handle(self, event: Event) -> list[Action]:
@@ -92,6 +99,8 @@ class Session:
         if isinstance(event, OperatorHangup):
             self.state = State.ENDED
             return self._drop_prepared([Interrupt(), HangUp("operator")])
+        if self.state is State.VOICEMAIL and not isinstance(event, (MachineQuiet, MaxDuration)):
+            return []
         handler = getattr(self, f"_on_{type(event).__name__}")
         actions: list[Action] = handler(event)
         if self.prepared and self.state is not State.LISTENING:
@@ -107,6 +116,9 @@ class Session:
     def _on_MaxDuration(self, event: MaxDuration) -> list[Action]:
         if self.state is State.ENDING:
             return []
+        if self.state is State.VOICEMAIL:
+            self.state = State.ENDED
+            return [HangUp("answering machine: max call duration")]
         return self._end(interrupt=self.state in (*AGENT_TALKING, State.PAUSED))
 
     def _on_EndCallRequested(self, event: EndCallRequested) -> list[Action]:
@@ -116,7 +128,29 @@ class Session:
         if self.state is State.ENDING:
             return []
         self.state = State.ENDING
+        self.transfer = Transfer(event.destination, event.summary)
         return [StopSilenceTimer(), Say(self.config.transfer_line, "transfer")]
+
+    def _on_SendDtmfRequested(self, event: SendDtmfRequested) -> list[Action]:
+        """Keys pressed on the LLM's request (its reply goes on); never once the call is ending."""
+        return [] if self.state is State.ENDING else [SendDtmf(event.digits)]
+
+    # -- an answering machine (outbound calls) --
+    def _on_MachineAnswered(self, event: MachineAnswered) -> list[Action]:
+        """Stop talking to the machine; hang up, or wait for its beep to leave the voicemail message."""
+        if self.state is State.ENDING:
+            return []
+        if self.config.voicemail_action == "hangup" or not self.config.voicemail_message.strip():
+            self.state = State.ENDED
+            return self._drop_prepared([Interrupt(), StopSilenceTimer(), HangUp("answering machine")])
+        self.state = State.VOICEMAIL
+        return self._drop_prepared([Interrupt(), StopSilenceTimer(), AwaitBeep()])
+
+    def _on_MachineQuiet(self, event: MachineQuiet) -> list[Action]:
+        if self.state is not State.VOICEMAIL:
+            return []
+        self.state = State.ENDING
+        return [Say(self.config.voicemail_message, "voicemail")]
 
     # -- the caller --
     def _on_VoiceActivity(self, event: VoiceActivity) -> list[Action]:
@@ -276,7 +310,10 @@ class Session:
                 return [HangUp("agent ended the call")]
             if event.purpose == "transfer":
                 self.state = State.ENDED
-                return [Transfer()]
+                return [self.transfer]
+            if event.purpose == "voicemail":
+                self.state = State.ENDED
+                return [HangUp("voicemail left")]
             return []
         if self.state is State.PAUSED:  # it had all played when the caller's voice came: nothing to resume
             self.state = self.paused_from

@@ -18,40 +18,17 @@ from django.utils import timezone
 
 from calls.records import LiveCall
 from streaming import turns
+from streaming.deadline import Deadline
 from streaming.journal import Journal
 from streaming.playback import Player, Utterance
 from streaming.providers.base import Conversation, LanguageModel, Message, ProviderError, TextToSpeech
-from streaming.reply import ReplyOutcome, TurnTiming, provider_deadline, speech_cache, stream_sentences
+from streaming.reply import ReplyOutcome, TurnTiming, provider_deadline, speech_cache
 from streaming.synthesis import Synthesizer
+from streaming.tool_loop import TOOL_EVENTS, ToolLoop, ToolRecord, ToolRun, tool_event
 
 log = logging.getLogger(__name__)
-TOOL_EVENTS: dict[str, type[turns.EndCallRequested | turns.TransferRequested]] = {
-    "end_call": turns.EndCallRequested,
-    "transfer_call": turns.TransferRequested,
-}
+__all__ = ["TOOL_EVENTS", "Deadline", "Speaker"]
 FailureHandler = Callable[[ProviderError, bool], None]
-
-
-@dataclass
-class Deadline:
-    """A timeout scope that expires ``seconds`` after a monotonic instant (now, if None) until cancelled."""
-
-    scope: asyncio.Timeout
-
-    @classmethod
-    def after(cls, since: float, seconds: float) -> Deadline:
-        return cls(asyncio.timeout(max(0.0, seconds - (time.monotonic() - since))))
-
-    @classmethod
-    def for_reply(cls, timing: TurnTiming, seconds: float) -> Deadline:
-        """From the caller's end of speech; from the final transcript when that came much later (a slow STT) or the
-        reply answers a key press; from now when neither is recent (a reply to text held back while speaking)."""
-        now = time.monotonic()
-        recent = [t for t in (timing.speech_end, timing.stt_final) if t is not None and now - t <= seconds]
-        return cls.after(recent[0] if recent else now, seconds)
-
-    def cancel(self) -> None:
-        self.scope.reschedule(None)
 
 
 @dataclass
@@ -90,6 +67,8 @@ class Speaker:
         self.synthesizer = Synthesizer(tts, player, settings.TTS_STALL_MS / 1000)
         self._prepared: Prepared | None = None
         self.preemptive = {"hits": 0, "misses": 0}
+        self._tool_runs: dict[Utterance, ToolRun] = {}
+        self.tool_tasks: set[asyncio.Task] = set()  # tools' requests: a barge-in does not cancel them
 
     # ---- what the runner asks for ----
     def say(self, text: str, purpose: str) -> None:
@@ -119,6 +98,8 @@ class Speaker:
         self.preemptive["hits"] += 1
         utterance = prepared.utterance
         utterance.sequence = self.journal.next_sequence()
+        if run := self._tool_runs.get(utterance):
+            run.released.set()  # its tools may run now: the caller did say these words
         prepared.timing.stt_final = time.monotonic()
         self.player.resume([utterance])
         if utterance.pushed_bytes:  # its audio started while held: the machine learns it now
@@ -142,7 +123,10 @@ class Speaker:
         utterance = self.player.begin("reply", 0 if held else self.journal.next_sequence(), held=held)
         outcome = ReplyOutcome()
         utterance.planned = lambda: outcome.text
-        self._start(utterance, self._produce_reply(utterance, timing, outcome, conversation), timing, outcome)
+        run = ToolRun(held=held, on_change=lambda run, record: self._tool_changed(utterance, run, record))
+        self._tool_runs[utterance] = run
+        producer = self._produce_reply(utterance, timing, outcome, conversation, run)
+        self._start(utterance, producer, timing, outcome)
         return utterance
 
     def pause(self, reaction_ms: float | None) -> bool:
@@ -165,6 +149,8 @@ class Speaker:
         """Barge-in: cut what is queued or playing, record what the caller heard, cancel the producers.
 
         Returns whether any utterance was cut."""
+        for run in self._tool_runs.values():
+            run.barged_in = True  # its tools' requests go on; their results are not spoken
         cut = self.player.interrupt()
         for utterance, heard in cut:
             self._record_agent_turn(utterance, heard, True, None, None)
@@ -187,7 +173,7 @@ class Speaker:
     def cancel_all(self) -> list[asyncio.Task]:
         """Cancel every utterance task but the current one; returns them to be awaited."""
         current = asyncio.current_task()
-        tasks = [task for task in self._speaking.values() if task is not current]
+        tasks = [task for task in (*self._speaking.values(), *self.tool_tasks) if task is not current]
         for task in tasks:
             task.cancel()
         return tasks
@@ -195,7 +181,12 @@ class Speaker:
     def conversation(self) -> Conversation:
         call = self.call
         return Conversation(
-            self.config, list(self.history), call.caller_number, timezone.localtime(), call.previous_summary
+            self.config,
+            list(self.history),
+            call.caller_number,
+            timezone.localtime(),
+            call.previous_summary,
+            outbound=call.outbound,
         )
 
     # ---- fixed lines and the speech cache ----
@@ -234,12 +225,23 @@ class Speaker:
 
     # ---- producing audio ----
     async def _produce_reply(
-        self, utterance: Utterance, timing: TurnTiming, outcome: ReplyOutcome, conversation: Conversation
+        self,
+        utterance: Utterance,
+        timing: TurnTiming,
+        outcome: ReplyOutcome,
+        conversation: Conversation,
+        run: ToolRun,
     ) -> None:
-        """LLM pieces → TTS (with look-ahead). No audio ``REPLY_DEADLINE_MS`` after the caller stopped talking fails
-        the reply (the caller hears the fallback line instead of silence); an LLM that stalls later ends it where it
-        stopped."""
+        """LLM pieces → TTS (with look-ahead), through the reply's tool calls (``ToolLoop``). No audio
+        ``REPLY_DEADLINE_MS`` after the caller stopped talking fails the reply (the caller hears the fallback line
+        instead of silence), not counting the time tools take; an LLM that stalls later ends it where it stopped."""
         deadline = Deadline.for_reply(timing, settings.REPLY_DEADLINE_MS / 1000)
+        loop = asyncio.get_running_loop()
+
+        def resume_deadline() -> None:
+            if not utterance.pushed_bytes:
+                deadline.scope.reschedule(loop.time() + settings.REPLY_DEADLINE_MS / 1000)
+
         late = f"no reply audio within {settings.REPLY_DEADLINE_MS} ms of the caller's end of speech"
 
         def first_audio() -> None:
@@ -247,9 +249,21 @@ class Speaker:
             deadline.cancel()
             self._dispatch(turns.ReplyAudioStarted())
 
+        tools = ToolLoop(
+            self.llm,
+            self.call,
+            conversation,
+            timing,
+            outcome,
+            run,
+            self._dispatch,
+            settings.LLM_STALL_MS / 1000,
+            pause_deadline=deadline.cancel,
+            resume_deadline=resume_deadline,
+            tasks=self.tool_tasks,
+        )
         async with provider_deadline(deadline.scope, late, self.llm.name):
-            pieces = stream_sentences(self.llm, conversation, timing, outcome, settings.LLM_STALL_MS / 1000)
-            await self.synthesizer.speak_all(utterance, pieces, first_audio)
+            await self.synthesizer.speak_all(utterance, tools.pieces(), first_audio)
 
     # ---- one utterance, start to end ----
     def _start(
@@ -302,8 +316,8 @@ class Speaker:
         self._record_agent_turn(utterance, utterance.text, False, timing, outcome)
         for tool in outcome.tools if outcome else ():
             self.journal.event("tool", {"name": tool.name, "arguments": tool.arguments})
-            if event_class := TOOL_EVENTS.get(tool.name):
-                self._dispatch(event_class(str(tool.arguments.get("reason", ""))))
+            if event := tool_event(tool.name, tool.arguments):
+                self._dispatch(event)
         self._dispatch(turns.PlaybackDone(utterance.purpose))
 
     def _failed_utterance(self, utterance: Utterance, exc: ProviderError) -> None:
@@ -311,7 +325,7 @@ class Speaker:
         self._on_failure(exc, False)
         if utterance.queued_bytes:
             return
-        if utterance.purpose in ("goodbye", "transfer"):
+        if utterance.purpose in ("goodbye", "transfer", "voicemail"):
             self._dispatch(turns.PlaybackDone(utterance.purpose))
         elif utterance.purpose != "fallback":
             self._dispatch(turns.ReplyFailed(str(exc)))
@@ -325,8 +339,13 @@ class Speaker:
         outcome: ReplyOutcome | None,
     ) -> None:
         text = utterance.text
-        if not text:
+        run = self._tool_runs.pop(utterance, None)
+        tool_calls = run.as_list() if run is not None and run.records else []
+        if not text and not tool_calls:
             return
+        if run is not None:
+            run.recorded_sequence = utterance.sequence
+            self.history += run.messages  # the tool exchange, before what the caller heard
         latency = {}
         if timing is not None:
             timing.first_frame_sent = utterance.first_sent_at
@@ -348,7 +367,18 @@ class Speaker:
             latency=latency,
             usage=usage,
             **({"resumed": True} if utterance.resumed else {}),
+            **({"tool_calls": tool_calls} if tool_calls else {}),
         )
+
+    def _tool_changed(self, utterance: Utterance, run: ToolRun, record: ToolRecord) -> None:
+        """A tool call started or finished: the live page hears of it; once the turn is stored, the turn is
+        updated (a result that came in after a barge-in) and the model learns of it with the next reply."""
+        self.history += run.late_notes
+        run.late_notes.clear()
+        if run.recorded_sequence is not None:
+            self.journal.tool_calls(run.recorded_sequence, run.as_list())
+        elif utterance.sequence:
+            self.journal.tool_progress(utterance.sequence, record.as_dict())
 
     def _stream_ms(self, at: float | None) -> int | None:
         return None if at is None else max(0, round((at - self._started_at) * 1000))

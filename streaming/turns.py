@@ -86,7 +86,19 @@ class EndCallRequested:
 
 @dataclass(frozen=True, slots=True)
 class TransferRequested:
+    """The LLM's ``transfer_call``: ``destination`` is a configured destination's name ("" or "default": the
+    agent's transfer number); ``summary`` is for the person who takes the call (a warm transfer)."""
+
     reason: str
+    destination: str = ""
+    summary: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SendDtmfRequested:
+    """The LLM's ``send_dtmf``: press ``digits`` on the call (another company's phone menu)."""
+
+    digits: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +109,16 @@ class StreamClosed:
 @dataclass(frozen=True, slots=True)
 class OperatorHangup:
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class MachineAnswered:
+    """Plivo's machine detection: an answering machine took the (outbound) call."""
+
+
+@dataclass(frozen=True, slots=True)
+class MachineQuiet:
+    """After a machine answered: its greeting and beep are over (quiet long enough), or the wait ran out."""
 
 
 Event = (
@@ -115,8 +137,11 @@ Event = (
     | Dtmf
     | EndCallRequested
     | TransferRequested
+    | SendDtmfRequested
     | StreamClosed
     | OperatorHangup
+    | MachineAnswered
+    | MachineQuiet
 )
 
 
@@ -191,7 +216,22 @@ class HangUp:
 
 @dataclass(frozen=True, slots=True)
 class Transfer:
-    pass
+    """Hand the call to a person (``CallControl.transfer``) once the transfer line has played."""
+
+    destination: str = ""
+    summary: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SendDtmf:
+    """Send Plivo's ``sendDTMF`` frame with ``digits``."""
+
+    digits: str
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitBeep:
+    """A machine answered: wait until it is quiet (its greeting and beep are over), then ``MachineQuiet``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,5 +253,7 @@ Action = (
     | StopSilenceTimer
     | HangUp
     | Transfer
+    | SendDtmf
+    | AwaitBeep
     | Close
 )

@@ -45,11 +45,16 @@ def agent_form(**overrides) -> dict:
         "summary_instructions": "",
         "webhook_url": "",
         "webhook_secret": "s3cret",
+        "memory_depth": "3",
+        "ring_timeout_seconds": "30",
+        "voicemail_action": "message",
+        "voicemail_message": "Sorry we missed you.",
     }
     for prefix, rows in (
         ("phone_numbers", [{"number": "+14155550123", "label": "Main", "enabled": "on"}]),
         ("faq_entries", []),
         ("extraction_fields", []),
+        ("transfer_destinations", []),
     ):
         form.update(
             {
@@ -86,8 +91,7 @@ def test_bad_e164_number_shows_the_error(admin_client):
     response = admin_client.post(ADD_URL, agent_form(**{"phone_numbers-0-number": "555-0100"}))
     assert errors_of(response) == {
         "phone_numbers-0-number": [
-            "555-0100 is not a phone number in E.164 format: a '+', the country code and the number, digits only, "
-            "e.g. +14155550100."
+            "“555-0100” has no country code: start with + and the country code, e.g. +1 415 555 0100."
         ]
     }
     assert Agent.objects.count() == 0
@@ -146,7 +150,7 @@ def test_duplicate_action_copies_knowledge_without_numbers(admin_client):
     copy = Agent.objects.exclude(pk=agent.pk).get()
     assert (copy.name, copy.enabled, copy.slug, copy.version) == ("Test agent (copy)", False, "test-agent-copy", 1)
     assert [e.as_dict() for e in copy.faq_entries.all()] == [
-        {"question": "Hours?", "keywords": ["hours", "open"], "answer": "Nine to five."}
+        {"question": "Hours?", "keywords": ["hours", "open"], "answer": "Nine to five.", "tool": "", "tool_pattern": ""}
     ]
     assert copy.phone_numbers.count() == 0
     assert copy.webhook_secret != agent.webhook_secret
@@ -170,4 +174,6 @@ def test_editing_faq_inline_bumps_version(admin_client):
     assert response.status_code == 302
     agent.refresh_from_db()
     assert agent.version == 3  # the form save, then the inline change
-    assert agent.snapshot()["faq"] == [{"question": "Hours?", "keywords": ["hours"], "answer": "9-5"}]
+    assert agent.snapshot()["faq"] == [
+        {"question": "Hours?", "keywords": ["hours"], "answer": "9-5", "tool": "", "tool_pattern": ""}
+    ]

@@ -25,7 +25,10 @@ def test_snapshot_holds_the_whole_config():
     agent.extraction_fields.create(name="order_id", type="string", description="Order number")
     snap = agent.snapshot()
     assert snap["end_call_phrases"] == ["goodbye", "that's all"]
-    assert snap["faq"] == [{"question": "Hours?", "keywords": ["hours", "open"], "answer": "Nine to five."}]
+    assert snap["faq"] == [
+        {"question": "Hours?", "keywords": ["hours", "open"], "answer": "Nine to five.", "tool": "", "tool_pattern": ""}
+    ]
+    assert (snap["tools"], snap["transfer_destinations"]) == ([], [])
     assert snap["extraction_fields"] == [{"name": "order_id", "type": "string", "description": "Order number"}]
     assert snap["transfer_number"] == "+14155550999"
     assert snap["version"] == 1

@@ -156,7 +156,8 @@ async def test_transfer_tool_hands_the_call_to_the_transfer_path(scripted, setti
         ]
     events = await sync_to_async(lambda: list(CallEvent.objects.values_list("kind", "data")))()
     assert ("tool", {"name": "transfer_call", "arguments": {"reason": "caller asked"}}) in events
-    assert ("transfer", {"number": "+14155550999", "status": "transferred"}) in events
+    transferred = {"destination": "default", "number": "+14155550999", "warm": False, "summary": ""}
+    assert ("transfer", {**transferred, "status": "transferred"}) in events
     assert "Please hold while I transfer you." in scripted.tts.spoken
     await caller.hang_up()
 

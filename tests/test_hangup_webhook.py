@@ -90,11 +90,12 @@ def test_transfer_url_dials_the_agents_transfer_number(client):
     make_agent(transfer_number="+14155550999")
     client.post("/plivo/answer/", {"CallUUID": "uuid-1", "From": "14155550111", "To": "14155550100"})
     response = client.post("/plivo/transfer/", {"CallUUID": "uuid-1"})
-    assert response.content == (
-        b'<Response>\n  <Dial callerId="+14155550100">\n    <Number>+14155550999</Number>\n  </Dial>\n</Response>\n'
+    assert response.content == (  # the legacy number: destination "default", cold, back to the agent if unanswered
+        b'<Response>\n  <Dial action="http://testserver/plivo/transfer/dial-action/?to=default" method="POST" '
+        b'timeout="30" callerId="+14155550111">\n    <Number>+14155550999</Number>\n  </Dial>\n</Response>\n'
     )
     assert list(CallEvent.objects.values_list("kind", "data")) == [
-        ("transfer", {"number": "+14155550999", "status": "dialing"})
+        ("transfer", {"destination": "default", "number": "+14155550999", "status": "dialing", "warm": False})
     ]
 
 

@@ -36,6 +36,7 @@ def stored_turn(call: Call, sequence: int) -> dict:
         "interrupted": turn.interrupted,
         "resumed": turn.resumed,
         "start_ms": turn.start_ms,
+        "tool_calls": turn.tool_calls,
     }
 
 

@@ -1,5 +1,6 @@
 """Settings for the voice agent platform: one file, driven by environment variables (see README)."""
 
+import re
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -39,6 +40,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's assets, served from here: /api/v1/docs works offline
     "agents",
     "calls",
     "streaming",
@@ -163,7 +167,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "kwargs": {"minutes": env_int("ORPHAN_CALL_MINUTES", 10)},
     },
+    # Campaigns (calls/campaigns/): place what the calling windows and concurrency caps allow.
+    "campaign-tick": {
+        "task": "calls.campaigns.tasks.campaign_tick",
+        "schedule": float(env_int("CAMPAIGN_TICK_SECONDS", 10)),
+        "options": {"expires": float(env_int("CAMPAIGN_TICK_SECONDS", 10))},
+    },
 }
+# Campaign calls in flight at once across all campaigns, counting every live outbound call (0 = only each
+# campaign's own cap): keep it within what the Plivo account and the audio servers can hold.
+CAMPAIGN_MAX_CALLS = env_int("CAMPAIGN_MAX_CALLS", 50)
 # The live engine marks its calls alive this often; the sweeper ends a call whose stream has been silent for
 # CALL_STALE_SECONDS (its server process died) and one whose stream never connected within ORPHAN_CALL_MINUTES.
 CALL_HEARTBEAT_SECONDS = env_int("CALL_HEARTBEAT_SECONDS", 15)
@@ -183,6 +196,45 @@ PLIVO_API_URL = env_url("PLIVO_API_URL", ("http", "https"))  # tests and self-ho
 STREAM_TOKEN_MAX_AGE = env_int("STREAM_TOKEN_MAX_AGE", 4 * 3600)
 # The agents' call webhooks go to public addresses only, unless this allows private ones (agents/webhook_targets.py).
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
+# Agents' HTTP tools call https:// URLs of public hosts only (calls/tool_http.py, agents/tool_targets.py); this
+# allows private/loopback targets, and plain http:// to them, for on-premise systems and tests' local receivers.
+TOOLS_ALLOW_PRIVATE_TARGETS = env_bool("TOOLS_ALLOW_PRIVATE_TARGETS", default=False)
+
+# --- REST API (/api/v1/, calls/api/): API keys only, JSON only, every error {"error": {"code", "message"}} ---
+# Requests per key: API_RATE_READ for reading, API_RATE_CALL for placing calls ("<n>/<s|min|hour|day>").
+API_RATE_READ = env_str("API_RATE_READ", "120/min")
+API_RATE_CALL = env_str("API_RATE_CALL", "30/min")
+for _name, _rate in (("API_RATE_READ", API_RATE_READ), ("API_RATE_CALL", API_RATE_CALL)):
+    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", _rate):
+        raise ImproperlyConfigured(f"{_name} must look like 120/min (a count, then s, min, hour or day), got {_rate!r}")
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["calls.api.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["calls.api.permissions.HasApiKey"],
+    "DEFAULT_THROTTLE_CLASSES": ["calls.api.throttles.KeyRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "calls.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Voice agents API",
+    "DESCRIPTION": "Place outbound calls and read calls (transcripts, analysis, latency) and agents. Authenticate "
+    "with `Authorization: Bearer <key>` (or `X-API-Key: <key>`); keys are created in the admin.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["calls.api.urls.without_slash_twins"],
+    "ENUM_NAME_OVERRIDES": {
+        "CallStatusEnum": "calls.models.Call.Status",
+        "CampaignStatusEnum": "calls.campaign_models.Campaign.Status",
+        "CampaignRowStatusEnum": "calls.campaign_models.CampaignRow.Status",
+    },
+}
 
 # --- Speech and language providers ("auto" picks these when configured, else offline) ---
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")

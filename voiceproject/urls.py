@@ -6,5 +6,6 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/calls/", permanent=False)),
     path("admin/", admin.site.urls),
     path("calls/", include("calls.ui.urls")),
+    path("api/", include("calls.api.urls")),  # the REST API: /api/v1/… (JSON only, JSON errors)
     path("", include("calls.plivo.urls")),
 ]

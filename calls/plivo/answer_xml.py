@@ -29,12 +29,3 @@ def decline_response(message: str) -> str:
     response.add_speak(message)
     response.add_hangup()
     return response.to_string()
-
-
-def transfer_response(number: str, caller_id: str = "") -> str:
-    """Dial a person (used as the aleg_url of a transfer)."""
-    response = plivoxml.ResponseElement()
-    dial = plivoxml.DialElement(caller_id=caller_id or None)
-    dial.add_number(number)
-    response.add(dial)
-    return response.to_string()

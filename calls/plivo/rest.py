@@ -57,3 +57,32 @@ def transfer_call(call_uuid: str, aleg_url: str) -> str:
         raise PlivoApiError(f"transfer of {call_uuid} failed: {exc}") from exc
     log.info("Transfer of %s requested: %s", call_uuid, response)
     return "transferred"
+
+
+class PlivoRejected(PlivoApiError):
+    """Plivo refused the request (bad number, authentication, permissions): trying again will not help."""
+
+
+REJECTED = (
+    plivo_errors.ValidationError,
+    plivo_errors.InvalidRequestError,
+    plivo_errors.AuthenticationError,
+    plivo_errors.ForbiddenError,
+    plivo_errors.ResourceNotFoundError,
+)
+
+
+def place_call(params: dict[str, object]) -> str:
+    """Ask Plivo to place a call (``calls.create(**params)``); its ``request_uuid``."""
+    try:
+        response = rest_client().calls.create(**params)
+    except REJECTED as exc:
+        raise PlivoRejected(f"Plivo refused the call: {exc}") from exc
+    except (plivo_errors.PlivoRestError, requests.RequestException) as exc:
+        raise PlivoApiError(f"placing the call failed: {type(exc).__name__}: {exc}") from exc
+    request_uuid = getattr(response, "request_uuid", "")
+    if isinstance(request_uuid, list):
+        request_uuid = request_uuid[0] if request_uuid else ""
+    if not request_uuid:
+        raise PlivoApiError(f"Plivo's answer has no request_uuid: {response}")
+    return str(request_uuid)

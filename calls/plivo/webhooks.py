@@ -1,4 +1,4 @@
-"""The Plivo webhooks: answer (XML that opens our stream), hangup, stream status, transfer."""
+"""The Plivo webhooks: answer (XML that opens our stream), hangup, stream status (transfers: transfer_webhooks.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from agents.models import PhoneNumber
+from agents.models import Agent, PhoneNumber
 from calls.config import call_config
+from calls.memory import memory_lines, memory_number
 from calls.models import Call, CallEvent
-from calls.plivo.answer_xml import decline_response, stream_response, transfer_response
+from calls.plivo import outbound_webhooks as outbound
+from calls.plivo.answer_xml import decline_response, stream_response
 from calls.plivo.params import call_direction, duration_seconds, refused, stored_number
 from calls.plivo.signatures import plivo_signed, site_base
 from calls.plivo.tokens import make_stream_token, stream_path
@@ -67,6 +69,7 @@ def answer(request: HttpRequest) -> HttpResponse:
     log.info("Plivo answer %s", params)
     number = routed_number(params)
     with transaction.atomic():
+        outbound.adopt(params)  # a call we placed: it takes Plivo's CallUUID
         call, created = Call.objects.select_for_update().get_or_create(
             call_uuid=params["CallUUID"], defaults=call_defaults(params, number)
         )
@@ -80,12 +83,23 @@ def answer(request: HttpRequest) -> HttpResponse:
             return xml(decline_response(NOT_IN_SERVICE))
         if created or not call.agent_snapshot:
             call.agent, call.agent_snapshot, call.agent_version = agent, agent.snapshot(), agent.version
+            add_memory(call, agent)
+        call.variables = outbound.answer_variables(call, params, number)
+        outbound.answered_by_at_answer(call)
         call.status = Call.Status.IN_PROGRESS
         call.answered_at = call.answered_at or timezone.now()
         call.save()
     prepare_lines_soon(call)
     stream_url = websocket_url(request, stream_path(make_stream_token(call.call_uuid)))
     return xml(stream_response(stream_url, absolute(request, reverse("plivo-stream-status"))))
+
+
+def add_memory(call: Call, agent: Agent) -> None:
+    """With the agent's memory on: earlier calls' summaries and notes about this caller go into the snapshot
+    (``"memory"``, a list of lines the engine puts into the prompt)."""
+    if agent.memory_enabled:
+        lines = memory_lines(agent.pk, memory_number(call), agent.memory_depth)
+        call.agent_snapshot = {**call.agent_snapshot, "memory": lines}
 
 
 def prepare_lines_soon(call: Call) -> None:
@@ -124,6 +138,7 @@ def hangup(request: HttpRequest) -> HttpResponse:
     if error := missing(params, "CallUUID") or refused(params):
         return error
     with transaction.atomic():
+        outbound.adopt(params)  # a call we placed that nobody answered: first heard of here
         call, _ = Call.objects.select_for_update().get_or_create(
             call_uuid=params["CallUUID"],
             defaults={
@@ -149,13 +164,17 @@ def record_hangup(call: Call, params: dict[str, str]) -> None:
     if call.status not in (Call.Status.NO_AGENT, Call.Status.REJECTED):
         failed = params.get("CallStatus", "").lower() in FAILED_STATUSES
         call.status = Call.Status.FAILED if failed else Call.Status.COMPLETED
+        outbound.record_unanswered(call, params)  # never answered: no-answer, busy, cancelled or failed
+    outbound.answered_by_at_hangup(call)
     call.save()
 
 
 def schedule_finalize(call_id: int) -> None:
     """Queue the after-call work; with the broker down, the sweeper finalizes the call later (never a 500)."""
+    from calls.campaigns.outcome import call_ended
     from calls.tasks import finalize_call
 
+    call_ended(call_id)  # a campaign call: its row's outcome at once (frees its slot; never raises)
     try:
         finalize_call.delay(call_id)
     except Exception as exc:
@@ -175,19 +194,3 @@ def stream_status(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"status": "unknown call"}, status=404)
     CallEvent.objects.create(call=call, kind="stream-status", data=params)
     return JsonResponse({"status": "recorded"})
-
-
-@csrf_exempt
-@require_http_methods(["GET", "POST"])
-@plivo_signed
-def transfer(request: HttpRequest) -> HttpResponse:
-    """The aleg_url of a transfer: dial the agent's transfer number."""
-    params = plivo_params(request)
-    if error := missing(params, "CallUUID") or refused(params):
-        return error
-    call = Call.objects.filter(call_uuid=params["CallUUID"]).first()
-    number = call_config(call.agent_snapshot).transfer_number if call else ""
-    if not number:
-        return xml(decline_response("Sorry, nobody is available to take your call. Goodbye."))
-    CallEvent.objects.create(call=call, kind="transfer", data={"number": number, "status": "dialing"})
-    return xml(transfer_response(number, caller_id=call.to_number))

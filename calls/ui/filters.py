@@ -17,6 +17,7 @@ class CallFilterForm(forms.Form):
     number = forms.CharField(required=False, max_length=32, help_text="Caller or called number")
     direction = forms.ChoiceField(choices=ANY + Call.Direction.choices, required=False)
     status = forms.ChoiceField(choices=ANY + Call.Status.choices, required=False)
+    answered_by = forms.ChoiceField(choices=ANY + Call.AnsweredBy.choices, required=False, label="Answered by")
     sentiment = forms.ChoiceField(choices=ANY + Call.Sentiment.choices, required=False)
     interrupted = forms.ChoiceField(choices=[*ANY, ("yes", "yes"), ("no", "no")], required=False)
     date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
@@ -43,7 +44,7 @@ def filter_calls(form: CallFilterForm, calls: QuerySet[Call] | None = None) -> Q
     calls = Call.objects.select_related("agent") if calls is None else calls
     form.is_valid()
     data = getattr(form, "cleaned_data", {})
-    exact = {name: data.get(name) for name in ("agent", "direction", "status", "sentiment")}
+    exact = {name: data.get(name) for name in ("agent", "direction", "status", "answered_by", "sentiment")}
     calls = calls.filter(**{name: value for name, value in exact.items() if value})
     if data.get("number"):
         calls = calls.filter(number_filter(data["number"]))

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 CLOSE_FORBIDDEN = 4403
 CLOSE_UNKNOWN_CALL = 4404
 CLOSE_TRY_AGAIN = 1013  # the channel layer failed: the page reconnects
-MISSED_TURN_FIELDS = ("sequence", "role", "text", "heard_text", "interrupted", "resumed", "start_ms")
+MISSED_TURN_FIELDS = ("sequence", "role", "text", "heard_text", "interrupted", "resumed", "start_ms", "tool_calls")
 
 
 @database_sync_to_async

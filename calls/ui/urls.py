@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from calls.ui import dashboard, exports, recordings, views
+from calls.ui import dashboard, exports, place_call, recordings, views
 
 urlpatterns = [
     path("", views.call_list, name="call-list"),
@@ -15,6 +15,7 @@ urlpatterns = [
     path("<int:pk>/recording.wav", recordings.recording, name="call-recording"),
     path("<int:pk>/live/", views.live_call, name="call-live"),
     path("<int:pk>/hangup/", views.hangup_call, name="call-hangup"),
+    path("place/<int:agent_id>/", place_call.place_call_view, name="call-place"),
     path(
         "login/",
         auth_views.LoginView.as_view(template_name="calls/login.html", redirect_authenticated_user=True),

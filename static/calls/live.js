@@ -39,9 +39,45 @@
       bubble.textContent = turn.text || "";
     }
     item.appendChild(bubble);
+    if (Array.isArray(turn.tool_calls) && turn.tool_calls.length) item.appendChild(toolList(turn.tool_calls));
     const existing = list.querySelector('.turn[data-seq="' + CSS.escape(String(turn.sequence)) + '"]');
     if (existing) existing.replaceWith(item); else list.appendChild(item);
     item.scrollIntoView({ block: "nearest" });
+  }
+
+  function toolLine(tool) {
+    let text = (tool.name || "?") + " · " + (tool.status || "?");
+    if (tool.http_status) text += " (HTTP " + tool.http_status + ")";
+    if (tool.latency_ms !== null && tool.latency_ms !== undefined) text += " · " + tool.latency_ms + " ms";
+    if (tool.cancelled_by_barge_in) text += " · not spoken: the caller interrupted";
+    if (tool.error) text += " · " + tool.error;
+    return text;
+  }
+
+  function toolList(tools) {
+    const items = el("ul", "tools");
+    tools.forEach((tool) => {
+      const item = el("li", "tool-call " + String(tool.status || "").replace(/[^a-z_]/g, ""), toolLine(tool));
+      if (tool.result) item.title = tool.result;
+      items.appendChild(item);
+    });
+    return items;
+  }
+
+  function showTools(data) {  // a stored turn's tool calls changed (a result that came in after a barge-in)
+    const turn = list.querySelector('.turn[data-seq="' + CSS.escape(String(data.sequence)) + '"]');
+    if (!turn || !Array.isArray(data.tool_calls)) return;
+    const old = turn.querySelector(".tools");
+    if (old) old.replaceWith(toolList(data.tool_calls)); else turn.appendChild(toolList(data.tool_calls));
+  }
+
+  function toolProgress(data) {  // a tool started or finished before its turn is stored
+    const tool = data.tool_call || {};
+    const key = String(data.sequence) + ":" + String(tool.id || "");
+    const existing = Array.from(list.querySelectorAll("li.event.tool")).find((item) => item.dataset.key === key);
+    const item = el("li", "event tool", "Tool " + toolLine(tool));
+    item.dataset.key = key;
+    if (existing) existing.replaceWith(item); else list.appendChild(item);
   }
 
   function note(text, kind) {
@@ -53,6 +89,9 @@
     turn: (data) => { if (data.role === "caller") partial.textContent = ""; showTurn(data); },
     "barge-in": (data) => note("Caller interrupted the agent" + (data.reaction_ms !== undefined ? " (reaction " + data.reaction_ms + " ms)" : ""), "barge-in"),
     dtmf: (data) => note("Keypad: " + (data.digit || "?"), "dtmf"),
+    "dtmf-sent": (data) => note("Agent pressed: " + (data.digits || "?"), "dtmf"),
+    tool: toolProgress,
+    tools: showTools,
     ended: () => {
       ended.hidden = false;
       partial.textContent = "";

@@ -36,11 +36,28 @@ Role = Literal["caller", "agent", "system", "tool"]
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """A tool the LLM decided to call: a built-in (``end_call``, ``transfer_call``, ``send_dtmf``, ``remember``,
+    ``recall``) or one of the agent's HTTP tools, by name."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Message:
-    """One turn of the conversation as the LLM sees it (agent turns carry what the caller heard)."""
+    """One turn of the conversation as the LLM sees it (agent turns carry what the caller heard).
+
+    An agent message with ``tool_calls`` asked for tools (its ``text`` is what it said before); each answer is a
+    ``tool`` message with the call's ``tool_call_id`` and ``name`` whose ``text`` is the result. A ``tool`` message
+    without a ``tool_call_id`` is a plain note to the model."""
 
     role: Role
     text: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str = ""
+    name: str = ""
 
 
 @dataclass
@@ -50,20 +67,13 @@ class Conversation:
     caller_number: str = ""
     local_time: datetime | None = None
     previous_summary: str = ""
+    outbound: bool = False  # we called them (``send_dtmf`` is offered: another company's phone menu may answer)
+    tools_allowed: bool = True  # False: the model must answer in words (the last round of a reply's tool calls)
 
 
 @dataclass(frozen=True)
 class TextDelta:
     text: str
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    """A tool the LLM decided to call: ``end_call`` or ``transfer_call``."""
-
-    id: str
-    name: str
-    arguments: dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,30 @@ class FaqEntry:
     keywords: tuple[str, ...]
     question: str
     answer: str
+    tool: str = ""  # offline responder: the tool this entry calls (its name), "" to answer
+    tool_pattern: str = ""  # regex on the caller's words; its named groups are the tool's arguments
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """One of the agent's HTTP tools as the call sees it (no URL, headers or secret: those are read by ``id``)."""
+
+    id: int
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+    timeout_seconds: float
+    wait_line: str = ""
+    on_failure: str = "line"  # line | llm
+    failure_line: str = ""
+
+
+@dataclass(frozen=True)
+class TransferDestination:
+    name: str
+    destination: str  # E.164 number or SIP URI
+    description: str = ""
+    warm: bool = True
 
 
 @dataclass(frozen=True)
@@ -72,11 +96,20 @@ class CallConfig:
     summary_instructions: str
     faq: tuple[FaqEntry, ...]
     extraction_fields: tuple[ExtractionField, ...]
+    # tools and memory
+    tools: tuple[ToolSpec, ...]
+    transfer_destinations: tuple[TransferDestination, ...]
+    memory_enabled: bool
+    memory: tuple[str, ...] = ()  # what the agent remembers of the caller (the answer webhook's "memory" key)
+    agent_id: int = 0  # the agent's id in the snapshot ("id"): whose notes ``remember`` / ``recall`` keep
+    # outbound calls a machine answers
+    voicemail_action: str = "message"  # message | hangup
+    voicemail_message: str = ""
 
     @classmethod
     def from_snapshot(cls, snapshot: Mapping[str, Any]) -> CallConfig:
         """Parse a complete agent snapshot; unknown keys are ignored, a missing key is an error."""
-        missing = sorted(f.name for f in dataclasses.fields(cls) if f.name not in snapshot)
+        missing = sorted(f.name for f in dataclasses.fields(cls) if f.name not in snapshot and f.name not in OPTIONAL)
         if missing:
             raise IncompleteSnapshot(f"agent snapshot lacks {', '.join(missing)}")
         return cls(
@@ -109,15 +142,54 @@ class CallConfig:
             transfer_number=str(snapshot["transfer_number"]),
             record_calls=bool(snapshot["record_calls"]),
             summary_instructions=str(snapshot["summary_instructions"]),
-            faq=tuple(
-                FaqEntry(tuple(e.get("keywords", ())), e.get("question", ""), e.get("answer", ""))
-                for e in snapshot["faq"]
-            ),
+            faq=tuple(_faq_entry(e) for e in snapshot["faq"]),
             extraction_fields=tuple(
                 ExtractionField(f["name"], f.get("type", "string"), f.get("description", ""))
                 for f in snapshot["extraction_fields"]
             ),
+            tools=tuple(_tool(t) for t in snapshot["tools"] or ()),
+            transfer_destinations=tuple(
+                TransferDestination(
+                    str(d["name"]), str(d.get("destination", "")), str(d.get("description", "")), bool(d.get("warm"))
+                )
+                for d in snapshot["transfer_destinations"] or ()
+            ),
+            memory_enabled=bool(snapshot["memory_enabled"]),
+            memory=tuple(str(line) for line in snapshot.get("memory") or () if str(line).strip()),
+            agent_id=int(snapshot.get("agent_id") or snapshot.get("id") or 0),
+            voicemail_action=str(snapshot.get("voicemail_action") or "message"),
+            voicemail_message=str(snapshot.get("voicemail_message") or ""),
         )
 
     def replace(self, **changes: Any) -> CallConfig:
         return dataclasses.replace(self, **changes)
+
+    def tool(self, name: str) -> ToolSpec | None:
+        return next((t for t in self.tools if t.name == name), None)
+
+
+OPTIONAL = frozenset({"memory", "agent_id"})  # not agent fields: a snapshot without them is complete
+
+
+def _faq_entry(entry: Mapping[str, Any]) -> FaqEntry:
+    return FaqEntry(
+        tuple(entry.get("keywords", ())),
+        entry.get("question", ""),
+        entry.get("answer", ""),
+        str(entry.get("tool") or ""),
+        str(entry.get("tool_pattern") or ""),
+    )
+
+
+def _tool(tool: Mapping[str, Any]) -> ToolSpec:
+    parameters = tool.get("parameters")
+    return ToolSpec(
+        id=int(tool["id"]),
+        name=str(tool["name"]),
+        description=str(tool.get("description", "")),
+        parameters=parameters if isinstance(parameters, dict) and parameters else {"type": "object", "properties": {}},
+        timeout_seconds=float(tool.get("timeout_seconds") or 5.0),
+        wait_line=str(tool.get("wait_line") or ""),
+        on_failure=str(tool.get("on_failure") or "line"),
+        failure_line=str(tool.get("failure_line") or ""),
+    )

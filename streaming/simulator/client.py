@@ -61,6 +61,8 @@ class SimulatedCall:
     """One call's state. Tasks: the 20 ms media pump (also acks checkpoints), the socket reader, the script.
     What the caller hears of the agent, and when, is kept by ``self.agent`` (agent_audio.AgentAudio)."""
 
+    answer_status = "ringing"  # CallStatus on the answer URL (an outbound call's is "in-progress")
+
     def __init__(self, config: CallScript, http: httpx.AsyncClient) -> None:
         self.config, self.http = config, http
         self.turns = config.caller_turns()
@@ -94,7 +96,7 @@ class SimulatedCall:
         audio = await self._prepare_audio()
         cfg, result = self.config, self.result
         xml = await request_answer(
-            self.http, self.base + cfg.answer_path, {**self.params, "CallStatus": "ringing"}, cfg.auth_token
+            self.http, self.base + cfg.answer_path, {**self.params, "CallStatus": self.answer_status}, cfg.auth_token
         )
         try:
             stream = parse_answer(xml)

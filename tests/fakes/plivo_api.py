@@ -1,9 +1,12 @@
-"""A local Plivo REST API: enough of /v1/Account/{id}/Call/… for hang-ups and transfers, recording requests."""
+"""A local Plivo REST API: enough of /v1/Account/{id}/Call/… for placing calls, hang-ups and transfers, recording
+requests. ``POST …/Call/`` answers like Plivo (201, "call fired", a ``request_uuid``); ``create_status`` /
+``create_error`` make it refuse (e.g. 400 with an error) instead."""
 
 from __future__ import annotations
 
 import json
 import threading
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
@@ -13,6 +16,8 @@ class FakePlivoApi:
         self.auth_id, self.auth_token = auth_id, auth_token
         self.requests: list[dict] = []
         self.ended: set[str] = set()
+        self.request_uuids: list[str] = []  # of the calls placed, in order
+        self.create_status, self.create_error = 201, ""
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,6 +55,8 @@ class FakePlivoApi:
         if not path.startswith(prefix):
             return 404, {"error": "not found"}
         call_uuid = path[len(prefix) :].strip("/")
+        if method == "POST" and not call_uuid:
+            return self.create_call()
         if call_uuid in self.ended:
             return 404, {"error": "call not found"}
         if method == "DELETE":
@@ -58,6 +65,17 @@ class FakePlivoApi:
         if method == "POST":
             return 202, {"api_id": "fake", "message": "call transferred"}
         return 405, {"error": "method not allowed"}
+
+    def create_call(self) -> tuple[int, dict]:
+        if self.create_status >= 400:
+            return self.create_status, {"api_id": "fake", "error": self.create_error or "invalid request"}
+        request_uuid = str(uuid.uuid4())
+        self.request_uuids.append(request_uuid)
+        return 201, {"api_id": str(uuid.uuid4()), "message": "call fired", "request_uuid": request_uuid}
+
+    def created(self) -> list[dict]:
+        """The bodies of the calls.create requests, in order."""
+        return [r["body"] for r in self.requests if r["method"] == "POST" and r["path"].rstrip("/").endswith("/Call")]
 
     def __enter__(self) -> FakePlivoApi:
         self._thread.start()

@@ -2,15 +2,20 @@
 
 It looks at the caller's last message only: goodbye -> the ``end_call`` tool; a request for a person
 -> ``transfer_call`` (or an apology when the agent has no transfer number); an FAQ keyword -> that
-answer; a keypad press -> the FAQ with that number (0 asks for a person); a greeting or thanks -> a
-friendly line; anything else -> it repeats what it heard.
+answer, or the entry's tool (its arguments: the named groups of the entry's ``tool_pattern`` on the
+caller's words); a keypad press -> the FAQ with that number (0 asks for a person); a greeting or thanks
+-> a friendly line; anything else -> it repeats what it heard. After a tool: the entry's answer as a
+``{field}`` template of the JSON result, else the result's "message" / "text", else a plain line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import string
 from collections.abc import AsyncIterator
+from typing import Any
 
 from streaming.providers.base import (
     Conversation,
@@ -28,6 +33,10 @@ WELCOME = "You're welcome! Is there anything else I can help with?"
 NOBODY_AVAILABLE = "I'm sorry, no one is available to take your call right now. Is there anything I can help with?"
 DID_NOT_CATCH = "Sorry, I didn't catch that. How can I help?"
 HOW_CAN_I_HELP = "How can I help?"
+NEED_DETAILS = "I can look that up for you. Could you give me the details?"
+TOOL_FAILED = "Sorry, I couldn't get that information right now."
+TOOL_DONE = "Done. Is there anything else I can help with?"
+SPOKEN_RESULT_CHARS = 300
 
 GOODBYE_WORDS = {"goodbye", "bye", "farewell"}
 GOODBYE_PHRASES = (
@@ -77,7 +86,13 @@ class OfflineResponder(LanguageModel):
         self._tool_calls = 0
 
     async def reply(self, conversation: Conversation) -> AsyncIterator[ReplyEvent]:
-        outcome = self.respond(_last_caller_message(conversation.messages))
+        answered = _tool_answers(conversation.messages)
+        if answered:
+            outcome: str | ToolCall = self.after_tools(*answered)
+        elif conversation.tools_allowed:
+            outcome = self.respond(_last_caller_message(conversation.messages))
+        else:
+            outcome = HOW_CAN_I_HELP
         if isinstance(outcome, ToolCall):
             yield outcome
         else:
@@ -104,7 +119,7 @@ class OfflineResponder(LanguageModel):
             return self._transfer()
         entry = best_faq(self.config.faq, words)
         if entry is not None:
-            return entry.answer
+            return self._faq_tool(entry, message.text) if entry.tool and self.config.tool(entry.tool) else entry.answer
         if GREETING_WORDS & set(words) or any(_contains(words, p) for p in GREETING_PHRASES):
             return HELLO
         if any(_contains(words, p) for p in THANKS_PHRASES):
@@ -123,6 +138,29 @@ class OfflineResponder(LanguageModel):
             return NOBODY_AVAILABLE
         return self._tool("transfer_call", {"reason": "caller asked for a person"})
 
+    def _faq_tool(self, entry: FaqEntry, said: str) -> str | ToolCall:
+        """The entry's tool, its arguments from the named groups of ``tool_pattern`` on the caller's words."""
+        arguments: dict[str, Any] = {}
+        if entry.tool_pattern:
+            try:
+                match = re.search(entry.tool_pattern, said, re.IGNORECASE)
+            except re.error:
+                match = None
+            if match is None:
+                return NEED_DETAILS
+            arguments = {k: v for k, v in match.groupdict().items() if v is not None}
+        return self._tool(entry.tool, arguments)
+
+    def after_tools(self, calls: tuple[ToolCall, ...], answers: list[Message]) -> str:
+        """Speak from the tools' answers (the first that has something to say)."""
+        lines = []
+        for answer in answers:
+            call = next((c for c in calls if c.id == answer.tool_call_id), None)
+            name = call.name if call else answer.name
+            entry = next((e for e in self.config.faq if e.tool and e.tool == name), None)
+            lines.append(spoken_result(answer.text, entry.answer if entry else ""))
+        return " ".join(dict.fromkeys(line for line in lines if line)) or TOOL_DONE
+
     def _tool(self, name: str, arguments: dict) -> ToolCall:
         self._tool_calls += 1
         return ToolCall(id=f"offline_{self._tool_calls}", name=name, arguments=arguments)
@@ -131,6 +169,49 @@ class OfflineResponder(LanguageModel):
 def _last_caller_message(messages: list[Message]) -> Message | None:
     """The newest caller or system message (a keypad press may arrive as either)."""
     return next((m for m in reversed(messages) if m.role in ("caller", "system")), None)
+
+
+def _tool_answers(messages: list[Message]) -> tuple[tuple[ToolCall, ...], list[Message]] | None:
+    """The calls and answers of the tool exchange that ends ``messages`` (None when they end otherwise)."""
+    answers: list[Message] = []
+    index = len(messages)
+    while index and messages[index - 1].role == "tool" and messages[index - 1].tool_call_id:
+        index -= 1
+        answers.insert(0, messages[index])
+    if not answers or not index or not messages[index - 1].tool_calls:
+        return None
+    return messages[index - 1].tool_calls, answers
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def spoken_result(result: str, template: str) -> str:
+    """What to say about a tool's answer: ``template`` with its ``{fields}`` from the JSON result, else the
+    result's "message" / "text", else ``template`` (when it needs no fields) or a short plain-text result."""
+    value = _json(result) if result.strip() else None
+    if isinstance(value, dict) and {"error", "status"} <= set(value):
+        return TOOL_FAILED  # the engine's account of a failed tool (streaming.tool_loop.model_content)
+    fields = [name for _, name, _, _ in string.Formatter().parse(template) if name]
+    if fields and isinstance(value, dict) and all(name in value for name in fields):
+        try:
+            return template.format_map(value)
+        except (ValueError, IndexError, KeyError, AttributeError):
+            pass
+    if isinstance(value, dict):
+        for key in ("message", "text"):
+            if isinstance(value.get(key), str) and value[key].strip():
+                return value[key].strip()
+    if template.strip() and not fields:
+        return template.strip()
+    plain = " ".join(result.split())
+    if value is None and plain and len(plain) <= SPOKEN_RESULT_CHARS and "<" not in plain:
+        return plain
+    return TOOL_DONE
 
 
 def _word_deltas(text: str) -> list[TextDelta]:

@@ -16,7 +16,6 @@ import openai
 from streaming.providers.base import (
     Conversation,
     LanguageModel,
-    Message,
     ProviderError,
     ReplyEvent,
     TextDelta,
@@ -25,44 +24,13 @@ from streaming.providers.base import (
 )
 from streaming.providers.config import CallConfig
 from streaming.providers.openai.client import shared_client
+from streaming.providers.openai.tools import END_CALL_TOOL, build_chat, tool_request_options, tools_for
 
 logger = logging.getLogger(__name__)
 
-ROLE_NAMES = {"caller": "user", "agent": "assistant", "system": "system", "tool": "system"}
 PERMANENT_STATUSES = frozenset({400, 401, 403, 404})
 PERMANENT_ERROR_CODES = frozenset({"insufficient_quota", "invalid_api_key", "model_not_found"})
-
-
-def _tool(name: str, description: str, reason: str) -> dict[str, Any]:
-    return {
-        "type": "function",
-        "function": {
-            "name": name,
-            "description": description,
-            "parameters": {
-                "type": "object",
-                "properties": {"reason": {"type": "string", "description": reason}},
-                "required": ["reason"],
-            },
-        },
-    }
-
-
-END_CALL_TOOL = _tool(
-    "end_call",
-    "Hang up the phone call: the caller said goodbye, asked to end the call, or the conversation is complete.",
-    "Why the call is ending, in a few words.",
-)
-TRANSFER_CALL_TOOL = _tool(
-    "transfer_call",
-    "Transfer the caller to a human colleague, when they ask for a person or you cannot help them.",
-    "Why the caller is being transferred, in a few words.",
-)
-
-
-def tools_for(config: CallConfig) -> list[dict[str, Any]]:
-    """``end_call`` always; ``transfer_call`` only when the agent has a transfer number."""
-    return [END_CALL_TOOL, TRANSFER_CALL_TOOL] if config.transfer_number else [END_CALL_TOOL]
+__all__ = ["END_CALL_TOOL", "OpenAILLM", "build_messages", "system_message", "tools_for"]
 
 
 def system_message(conversation: Conversation) -> str:
@@ -77,22 +45,19 @@ def system_message(conversation: Conversation) -> str:
         context.append(f"- Caller's phone number: {conversation.caller_number}")
     if conversation.local_time is not None:
         context.append(f"- Local date and time: {conversation.local_time.strftime('%A %d %B %Y, %H:%M %Z').strip()}")
-    if conversation.previous_summary:
+    if conversation.previous_summary and not config.memory:
         context.append(f"- Summary of this caller's previous call: {conversation.previous_summary}")
     if context:
         sections.append("Call context:\n" + "\n".join(context))
+    if config.memory:
+        remembered = "\n".join(f"- {line}" for line in config.memory)
+        sections.append(f"What you remember about this caller from earlier calls (use it naturally):\n{remembered}")
     return "\n\n".join(s for s in sections if s)
 
 
-def chat_message(message: Message) -> dict[str, str]:
-    text = f"Tool result: {message.text}" if message.role == "tool" else message.text
-    return {"role": ROLE_NAMES.get(message.role, "user"), "content": text}
-
-
-def build_messages(conversation: Conversation) -> list[dict[str, str]]:
+def build_messages(conversation: Conversation) -> list[dict[str, Any]]:
     system = system_message(conversation)
-    turns = [chat_message(m) for m in conversation.messages if m.text.strip()]
-    return ([{"role": "system", "content": system}] if system else []) + turns
+    return ([{"role": "system", "content": system}] if system else []) + build_chat(conversation.messages)
 
 
 def parse_arguments(raw: str) -> dict[str, Any]:
@@ -154,7 +119,7 @@ class OpenAILLM(LanguageModel):
             "messages": build_messages(conversation),
             "temperature": config.temperature,
             "max_tokens": config.max_tokens,
-            "tools": tools_for(config),
+            **tool_request_options(conversation),
             "stream": True,
             "stream_options": {"include_usage": True},
         }
