@@ -180,6 +180,21 @@ class Agent(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(10)],
         help_text="How many earlier calls' summaries the agent remembers.",
     )
+    drafts = models.BooleanField(
+        "edits are drafts",
+        default=False,
+        help_text="Off: every saved change takes the next call. On: changes wait in the draft until published; "
+        "calls use the published version (test numbers take the draft).",
+    )
+    published_version = models.ForeignKey(
+        "agents.AgentVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+        help_text="The version calls run (with drafts on).",
+    )
     tools = models.ManyToManyField(
         "agents.Tool", blank=True, related_name="agents", help_text="HTTP tools the agent may call during a call."
     )
@@ -357,38 +372,19 @@ class ExtractionField(models.Model):
         return {"name": self.name, "type": self.type, "description": self.description}
 
 
-class PhoneNumber(models.Model):
-    number = models.CharField(
-        max_length=16,
-        unique=True,
-        validators=[validate_e164],
-        help_text="E.164, e.g. +14155550100.",
-        error_messages={"unique": "This number is already assigned to an agent."},
-    )
-    label = models.CharField(max_length=100, blank=True)
-    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="phone_numbers")
-    enabled = models.BooleanField(default=True)
-
-    class Meta:
-        ordering = ["number"]
-
-    def __str__(self) -> str:
-        return f"{self.number} ({self.label})" if self.label else self.number
-
-    @classmethod
-    def route(cls, number: str) -> PhoneNumber | None:
-        """The phone number entry for ``number`` (any common spelling), or None."""
-        normalized = normalize_number(number)
-        return cls.objects.select_related("agent").filter(number=normalized).first()
-
-
-def normalize_number(raw: str) -> str:
-    """Plivo sends numbers without '+' (``14155550100``); we store E.164."""
-    digits = "".join(ch for ch in (raw or "") if ch.isdigit())
-    return f"+{digits}" if digits else ""
-
-
 from agents.actions import Tool, TransferDestination  # noqa: E402 - models of this app, in their own modules
 from agents.memory import CallerNote  # noqa: E402
+from agents.numbers import PhoneNumber, normalize_number  # noqa: E402
+from agents.versions import AgentVersion  # noqa: E402
 
-__all__ = ["Agent", "CallerNote", "ExtractionField", "FaqEntry", "PhoneNumber", "Tool", "TransferDestination"]
+__all__ = [
+    "Agent",
+    "AgentVersion",
+    "CallerNote",
+    "ExtractionField",
+    "FaqEntry",
+    "PhoneNumber",
+    "Tool",
+    "TransferDestination",
+    "normalize_number",
+]

@@ -50,6 +50,12 @@ class Call(models.Model):
     from_number = models.CharField(max_length=255, blank=True, help_text="E.164, or a SIP URI as sent.")
     to_number = models.CharField(max_length=255, blank=True, help_text="E.164, or a SIP URI as sent.")
     direction = models.CharField(max_length=10, choices=Direction.choices, default=Direction.INBOUND)
+    mode = models.CharField(
+        max_length=10,
+        choices=[("agent", "AI agent"), ("listen", "Listen (people talk, we transcribe)")],
+        default="agent",
+        db_index=True,
+    )
     request_uuid = models.CharField(
         "Plivo RequestUUID", max_length=128, blank=True, db_index=True, help_text="Outbound calls: from calls.create."
     )
@@ -125,6 +131,7 @@ class Turn(models.Model):
     class Role(models.TextChoices):
         CALLER = "caller"
         AGENT = "agent"
+        PERSON = "person", "Person (listen mode: who answered)"
         SYSTEM = "system"
         TOOL = "tool"
 
@@ -175,5 +182,16 @@ class CallEvent(models.Model):
 
 from calls.api_keys import ApiKey  # noqa: E402 - models of this app, in their own modules
 from calls.campaign_models import Campaign, CampaignRow, DoNotCall  # noqa: E402
+from calls.scenario_models import Scenario, ScenarioRun  # noqa: E402
 
-__all__ = ["ApiKey", "Call", "CallEvent", "Campaign", "CampaignRow", "DoNotCall", "Turn"]
+__all__ = [
+    "ApiKey",
+    "Call",
+    "CallEvent",
+    "Campaign",
+    "CampaignRow",
+    "DoNotCall",
+    "Scenario",
+    "ScenarioRun",
+    "Turn",
+]
