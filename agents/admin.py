@@ -8,10 +8,12 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 
+from agents.listen_admin import LISTEN_NEEDS_TARGET, alert_phrases_value, listen_dial_value
 from agents.models import Agent, ExtractionField, FaqEntry, PhoneNumber
 from agents.phone import normalize_phone
 from agents.tool_admin import FaqEntryForm, TransferDestinationInline
 from agents.validators import validate_webhook_url
+from agents.version_admin import AgentVersionsMixin
 
 
 class PhoneNumberForm(forms.ModelForm):
@@ -26,12 +28,29 @@ class PhoneNumberForm(forms.ModelForm):
     def clean_number(self) -> str:
         return normalize_phone(self.cleaned_data["number"])
 
+    def clean_listen_dial(self) -> str:
+        return listen_dial_value(self.cleaned_data.get("listen_dial", ""))
+
+    def clean_listen_caller_id(self) -> str:
+        value = (self.cleaned_data.get("listen_caller_id") or "").strip()
+        return normalize_phone(value) if value else ""
+
+    def clean_alert_phrases(self) -> str:
+        return alert_phrases_value(self.cleaned_data.get("alert_phrases", ""))
+
+    def clean(self) -> dict:
+        data = super().clean()
+        listening = data.get("mode") == PhoneNumber.Mode.LISTEN
+        if listening and not data.get("listen_dial") and "listen_dial" not in self.errors:
+            self.add_error("listen_dial", LISTEN_NEEDS_TARGET)
+        return data
+
 
 class PhoneNumberInline(admin.TabularInline):
     model = PhoneNumber
     form = PhoneNumberForm
     extra = 1
-    fields = ["number", "label", "enabled"]
+    fields = ["number", "label", "enabled"]  # the mode and listen settings: the Phone numbers admin
 
 
 class FaqEntryInline(admin.StackedInline):
@@ -47,10 +66,33 @@ class ExtractionFieldInline(admin.TabularInline):
     fields = ["name", "type", "description"]
 
 
+LONG_LINES = ("greeting", "goodbye_message", "reprompt_text", "fallback_line", "transfer_line", "voicemail_message")
+
+
 class AgentForm(forms.ModelForm):
+    webhook_secret = forms.CharField(
+        max_length=64,
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only: HMAC-SHA256 key of the X-Signature header. Type a new one to replace it; leave empty "
+        "to keep the current one.",
+    )
+
     class Meta:
         model = Agent
         fields = "__all__"
+        widgets = {name: forms.Textarea(attrs={"rows": 2, "cols": 80}) for name in LONG_LINES}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        current = self.instance.webhook_secret if self.instance.pk else ""
+        if current and "webhook_secret" in self.fields:
+            self.fields["webhook_secret"].help_text += f" Current one ends in …{current[-4:]}."
+
+    def clean_webhook_secret(self) -> str:
+        """Empty keeps the stored secret (a new agent keeps its generated one)."""
+        return self.cleaned_data.get("webhook_secret") or self.instance.webhook_secret
 
     def clean_webhook_url(self) -> str:
         """Only http(s) URLs of public hosts (``agents.webhook_targets``): checked again before each delivery."""
@@ -70,7 +112,7 @@ class AgentForm(forms.ModelForm):
 
 
 @admin.register(Agent)
-class AgentAdmin(admin.ModelAdmin):
+class AgentAdmin(AgentVersionsMixin, admin.ModelAdmin):  # versions: history, diff, restore, publish
     form = AgentForm
     list_display = [
         "name",
@@ -123,12 +165,16 @@ class AgentAdmin(admin.ModelAdmin):
                     "reprompt_text",
                     "max_reprompts",
                     "fallback_line",
-                ]
+                ],
+                "classes": ["collapse"],
             },
         ),
         (
             "Ending and transfer",
-            {"fields": ["end_call_phrases", "max_call_seconds", "transfer_number", "transfer_line"]},
+            {
+                "fields": ["end_call_phrases", "max_call_seconds", "transfer_number", "transfer_line"],
+                "classes": ["collapse"],
+            },
         ),
         (
             "Tools and memory",
@@ -150,6 +196,7 @@ class AgentAdmin(admin.ModelAdmin):
                 ],
                 "description": "Calls the agent places (action “Call a number…”, manage.py place_call, the API). "
                 "The greeting, prompt, goodbye and voicemail message may use {{variables}} given with the call.",
+                "classes": ["collapse"],
             },
         ),
         ("After the call", {"fields": ["record_calls", "summary_instructions", "webhook_url", "webhook_secret"]}),
@@ -162,11 +209,6 @@ class AgentAdmin(admin.ModelAdmin):
     @admin.display(description="numbers", ordering="_numbers")
     def number_count(self, agent: Agent) -> int:
         return agent._numbers
-
-    def save_related(self, request, form, formsets, change) -> None:
-        super().save_related(request, form, formsets, change)
-        if change and any(fs.has_changed() for fs in formsets if fs.model is not PhoneNumber):
-            form.instance.bump_version()
 
     @admin.action(description="Duplicate selected agents (copies start disabled, without numbers)")
     def duplicate_agents(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
@@ -190,7 +232,26 @@ class AgentAdmin(admin.ModelAdmin):
 @admin.register(PhoneNumber)
 class PhoneNumberAdmin(admin.ModelAdmin):
     form = PhoneNumberForm
-    list_display = ["number", "label", "agent", "enabled"]
-    list_filter = ["enabled", "agent"]
+    list_display = ["number", "label", "agent", "mode", "enabled"]
+    list_filter = ["enabled", "mode", "agent"]
+    fieldsets = [
+        (None, {"fields": ["number", "label", "agent", "enabled", "takes_draft", "mode"]}),
+        (
+            "Listen mode: people answer; live transcript, sentiment and alerts",
+            {
+                "classes": ["collapse"],
+                "description": "Used when the mode is “Listen”. The number's agent still supplies the language, the "
+                "speech-to-text provider, the summary and extraction settings and the webhook.",
+                "fields": [
+                    "listen_dial",
+                    "listen_caller_id",
+                    "listen_timeout_seconds",
+                    "listen_no_answer",
+                    "listen_voicemail_message",
+                    "alert_phrases",
+                ],
+            },
+        ),
+    ]
     search_fields = ["number", "label", "agent__name"]
     autocomplete_fields = ["agent"]

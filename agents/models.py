@@ -6,7 +6,6 @@ import secrets
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
-from django.db.models import F
 from django.utils.text import slugify
 
 from agents.validators import validate_e164, validate_identifier, validate_language
@@ -208,6 +207,7 @@ class Agent(models.Model):
     )
 
     version = models.PositiveIntegerField(default=1, editable=False)
+    defer_versioning = False  # not a field: set while a save's version is recorded by its caller (the admin)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -218,19 +218,22 @@ class Agent(models.Model):
         return self.name
 
     def save(self, *args, **kwargs) -> None:
+        """Saved, then a version recorded if behaviour changed (``agents.versioning``; ``defer_versioning``: later)."""
         if not self.slug:
             self.slug = self._unique_slug(slugify(self.name) or "agent")
-        bump = not self._state.adding
-        if bump:
-            self.version = F("version") + 1
-        super().save(*args, **kwargs)
-        if bump:
-            self.refresh_from_db(fields=["version"])
+        adding = self._state.adding
+        with transaction.atomic():  # the post-save line preparation (on commit) sees the recorded version
+            super().save(*args, **kwargs)
+            if not self.defer_versioning:
+                from agents.versioning import record_saved
+
+                record_saved(self, adding)
 
     def bump_version(self) -> None:
-        """Record that related config (FAQ, fields) changed."""
-        Agent.objects.filter(pk=self.pk).update(version=F("version") + 1)
-        self.refresh_from_db(fields=["version"])
+        """Record a new version if related config (FAQ, fields, tools, destinations) changed."""
+        from agents.versioning import record_version
+
+        record_version(self)
 
     def _unique_slug(self, base: str) -> str:
         slug, n = base[:110], 2
@@ -270,16 +273,19 @@ class Agent(models.Model):
         copy.pk, copy._state.adding = None, True
         copy.name, copy.slug, copy.enabled = f"{self.name} (copy)", "", False
         copy.version, copy.webhook_secret = 1, new_webhook_secret()
+        copy.published_version, copy.defer_versioning = None, True
         copy.save()
         for item in [*faq, *fields, *destinations]:
             item.pk, item.agent = None, copy
             item.save()
         copy.tools.set(tools)
+        copy.defer_versioning = False
+        copy.bump_version()
         return copy
 
 
 RELATIONS = ("faq", "extraction_fields", "tools", "transfer_destinations")
-NOT_SNAPSHOTTED = ("created_at", "updated_at", "webhook_secret")
+NOT_SNAPSHOTTED = ("created_at", "updated_at", "webhook_secret", "drafts", "published_version")
 REQUIRED_TEXT = tuple(
     f.name
     for f in Agent._meta.concrete_fields

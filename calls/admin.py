@@ -11,6 +11,7 @@ from calls.api import key_admin  # noqa: F401 - registers the API keys
 from calls.campaigns import admin as campaign_admin  # noqa: F401 - registers campaigns and do-not-call
 from calls.memory_admin import erase_caller_memory_of_calls
 from calls.models import Call, CallEvent, Turn
+from calls.scenario_admin import ScenarioAdmin  # noqa: F401 - registers scenarios and their runs
 from calls.tasks import finalize_call
 
 

@@ -6,10 +6,13 @@ from django.utils import timezone
 
 from calls.config import call_config
 from calls.field_types import validate_fields
+from calls.listen_stats import SpokenTurn, listen_summary
 from calls.metrics import TurnFacts, call_aggregates
 from calls.models import Call, Turn
 from streaming.providers.base import AnalysisResult, Message
 from streaming.providers.registry import create_analyzer
+from streaming.providers.sentiment import label as sentiment_label
+from streaming.providers.sentiment import vader_score
 
 
 def add_note_once(call: Call, note: str) -> None:
@@ -35,6 +38,8 @@ def update_metrics(call: Call) -> dict:
         ended=call.ended_at or call.stream_ended_at,
     )
     metrics = {**call.metrics, **aggregates}
+    if call.mode == "listen":
+        metrics["listen"] = listen_metrics(call)
     if metrics != call.metrics:
         call.metrics = metrics
         call.save(update_fields=["metrics"])
@@ -48,8 +53,24 @@ def heard(turn: Turn) -> str:
 
 def transcript_messages(call: Call) -> list[Message]:
     """The conversation as the analyzer sees it: caller and agent turns, agent turns as heard."""
-    turns = call.turns.filter(role__in=[Turn.Role.CALLER, Turn.Role.AGENT]).order_by("sequence")
-    return [Message(t.role, heard(t)) for t in turns if heard(t).strip()]
+    turns = call.turns.filter(role__in=[Turn.Role.CALLER, Turn.Role.AGENT, Turn.Role.PERSON]).order_by("sequence")
+    # listen mode: the person who answered is the analyzer's "agent" side of the conversation
+    return [Message("agent" if t.role == Turn.Role.PERSON else t.role, heard(t)) for t in turns if heard(t).strip()]
+
+
+def listen_metrics(call: Call) -> dict:
+    """A listen-mode call's aggregates (calls.listen_stats) from its turns; each utterance's live sentiment, or
+    the offline score for one the live call did not score."""
+    turns = [
+        SpokenTurn(t.sequence, t.role, t.text, t.start_ms, t.end_ms)
+        for t in call.turns.filter(role__in=[Turn.Role.CALLER, Turn.Role.PERSON], start_ms__isnull=False)
+        .exclude(end_ms__isnull=True)
+        .order_by("sequence")
+        .only("sequence", "role", "text", "start_ms", "end_ms")
+    ]
+    live = call.metrics.get("listen_sentiment") or {}
+    scores = {t.sequence: float(live.get(str(t.sequence), vader_score(t.text))) for t in turns}
+    return listen_summary(turns, scores, sentiment_label)
 
 
 def needs_analysis(call: Call) -> bool:

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Mapping
 
 from django.conf import settings
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
@@ -21,6 +22,7 @@ from django.utils import timezone
 from agents import templating
 from agents.models import Agent, PhoneNumber
 from agents.phone import normalize_phone
+from agents.versioning import call_snapshot
 from calls.models import Call
 
 log = logging.getLogger(__name__)
@@ -107,8 +109,11 @@ def missing_variables(snapshot: Mapping[str, object], variables: Mapping[str, st
     return sorted(templating.find_all(lines) - set(variables))
 
 
-def place_call(agent: Agent, to: str, variables: Mapping[str, str] | None = None, *, from_number: str = "") -> Call:
-    """Validate, store the call as queued and dial it once committed; ``PlaceCallError`` (nothing stored) if bad."""
+def place_call(
+    agent: Agent, to: str, variables: Mapping[str, str] | None = None, *, from_number: str = "", draft: bool = False
+) -> Call:
+    """Validate, store the call as queued and dial it once committed; ``PlaceCallError`` (nothing stored) if bad.
+    It runs the agent's published version, or its draft with ``draft`` or from a test number (``takes_draft``)."""
     to_number = checked_number(to, "to")
     given = checked_variables(variables)
     if not agent.enabled:
@@ -119,7 +124,7 @@ def place_call(agent: Agent, to: str, variables: Mapping[str, str] | None = None
             "not_configured",
             "Outbound calls need PLIVO_AUTH_ID, PLIVO_AUTH_TOKEN and PUBLIC_URL (the address Plivo calls back).",
         )
-    snapshot = agent.snapshot()
+    snapshot, version = call_snapshot(agent, draft=draft or number.takes_draft)
     filled = templating.call_variables(to_number, number.number, timezone.localtime()) | given
     if absent := missing_variables(snapshot, filled):
         raise PlaceCallError(
@@ -135,7 +140,7 @@ def place_call(agent: Agent, to: str, variables: Mapping[str, str] | None = None
             status=Call.Status.QUEUED,
             agent=agent,
             agent_snapshot=snapshot,
-            agent_version=agent.version,
+            agent_version=version,
             phone_number=number,
             from_number=number.number,
             to_number=to_number,
@@ -161,13 +166,30 @@ def queue_dial(call_id: int) -> None:
         fail_queued(call_id, "broker-unavailable", f"The call could not be queued ({type(exc).__name__}).")
 
 
-def callback_urls() -> dict[str, str]:
-    base = settings.PUBLIC_URL.rstrip("/")
+PLACED_SALT = "calls.outbound.placed"
+
+
+def placed_token(call_id: int) -> str:
+    """The call's id, signed: Plivo's callbacks for a placed call carry it (``?placed=``), so the first one finds
+    the call even before (or without) its ``request_uuid`` being stored."""
+    return signing.Signer(salt=PLACED_SALT).sign_object(call_id)
+
+
+def placed_call_id(token: str) -> int | None:
+    try:
+        value = signing.Signer(salt=PLACED_SALT).unsign_object(token) if token else None
+    except signing.BadSignature:
+        return None
+    return value if isinstance(value, int) else None
+
+
+def callback_urls(call_id: int) -> dict[str, str]:
+    base, query = settings.PUBLIC_URL.rstrip("/"), "?placed=" + placed_token(call_id)
     return {
-        "answer_url": base + reverse("plivo-answer"),
-        "hangup_url": base + reverse("plivo-hangup"),
-        "ring_url": base + reverse("plivo-ring"),
-        "machine_detection_url": base + reverse("plivo-machine-detection"),
+        "answer_url": base + reverse("plivo-answer") + query,
+        "hangup_url": base + reverse("plivo-hangup") + query,
+        "ring_url": base + reverse("plivo-ring") + query,
+        "machine_detection_url": base + reverse("plivo-machine-detection") + query,
     }
 
 
@@ -176,7 +198,7 @@ def dial_parameters(call: Call) -> dict[str, object]:
     from calls.config import call_config
 
     config = call_config(call.agent_snapshot)
-    urls = callback_urls()
+    urls = callback_urls(call.pk)
     params: dict[str, object] = {
         "from_": call.from_number.lstrip("+"),
         "to_": call.to_number.lstrip("+"),

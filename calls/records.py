@@ -49,6 +49,8 @@ class LiveCall:
     stream_id: str = ""  # the call's stream when it was loaded (the one a new stream takes over from)
     answered_by: str = ""  # outbound: "voicemail" when machine detection said so before the stream connected
     outbound: bool = False  # we called them (the agent may press keys: another company's phone menu)
+    mode: str = "agent"  # "listen": people talk, the engine only transcribes (streaming/listen/)
+    alert_phrases: tuple[str, ...] = ()  # listen mode: the number's alert phrases, lower case
 
 
 class CallNotLive(Exception):
@@ -127,12 +129,14 @@ def _load_call(call_uuid: str) -> LiveCall:
             "variables",
             "answered_by",
             "direction",
+            "mode",
         )
         .first()
     )
     if row is None or row[1] in FINISHED or not row[2]:
         raise CallNotLive(f"call {call_uuid} is unknown, has ended or has no agent")
-    pk, _, snapshot, caller, summary, streamed_at, stream_id, variables, answered_by, direction = row
+    pk, _, snapshot, caller, summary, streamed_at, stream_id, variables, answered_by, direction, mode = row
+    listen = snapshot.get("listen") if isinstance(snapshot.get("listen"), dict) else {}
     config = call_config(snapshot, variables)
     return LiveCall(
         pk,
@@ -144,6 +148,8 @@ def _load_call(call_uuid: str) -> LiveCall:
         stream_id=stream_id,
         answered_by=answered_by,
         outbound=direction == Call.Direction.OUTBOUND,
+        mode=mode,
+        alert_phrases=tuple(str(p).lower() for p in listen.get("alert_phrases") or () if str(p).strip()),
     )
 
 

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from agents.models import Agent
 from calls import customer_webhook as hooks
+from calls import transfers
 from calls.analysis import analyse, mark_failed, mark_finalized, needs_analysis, update_metrics
 from calls.config import call_config
 from calls.models import Call
@@ -160,12 +161,18 @@ def fail_unstreamed(cutoff: datetime) -> list[int]:
 
 
 def fail_undialled(cutoff: datetime) -> int:
-    """Outbound calls still queued without a request uuid since ``cutoff``: their dial task never ran."""
+    """Outbound calls still queued since ``cutoff``: their dial task never ran (no request uuid), or Plivo's answer
+    to the dial was lost (``dialling-…``) and no callback of the call ever came."""
+    from calls.dialing import DIALLING, UNCERTAIN
     from calls.outbound import fail_queued
 
-    stuck = Call.objects.filter(status=Call.Status.QUEUED, request_uuid="", created_at__lt=cutoff)
-    note = "The call was never dialled (no Celery worker took it); place it again."
-    return sum(fail_queued(pk, "never-dialled", note) for pk in stuck.values_list("pk", flat=True))
+    queued = Call.objects.filter(status=Call.Status.QUEUED, created_at__lt=cutoff)
+    never = "The call was never dialled (no Celery worker took it); place it again."
+    lost = "Plivo's answer to the dial was lost and no callback of the call came; check Plivo before placing it again."
+    undialled = queued.filter(request_uuid="").values_list("pk", flat=True)
+    uncertain = queued.filter(request_uuid__startswith=DIALLING).values_list("pk", flat=True)
+    failed = sum(fail_queued(pk, "never-dialled", never) for pk in undialled)
+    return failed + sum(fail_queued(pk, UNCERTAIN, lost) for pk in uncertain)
 
 
 @shared_task(ignore_result=True, time_limit=120, soft_time_limit=100)
@@ -180,6 +187,8 @@ def sweep_orphaned_calls(minutes: int = 10) -> int:
     orphans = Call.objects.filter(ended_at__isnull=True, stream_ended_at__lt=cutoff).exclude(
         status__in=[Call.Status.NO_AGENT, Call.Status.REJECTED]
     )
+    now = timezone.now()
+    orphans = [call for call in orphans if not transfers.with_a_person(call, now)]
     ids = [call.pk for call in orphans if close_orphan(call)] + fail_unstreamed(cutoff)
     fail_undialled(cutoff)  # finalized on commit by fail_queued
     stuck = Call.objects.filter(ended_at__lt=cutoff, finalized_at__isnull=True).exclude(pk__in=ids)
@@ -206,26 +215,20 @@ DIAL_BACKOFF_SECONDS = 5
 
 @shared_task(bind=True, ignore_result=True, acks_late=True, max_retries=3, time_limit=60, soft_time_limit=45)
 def dial_call(self, call_id: int) -> None:
-    """Ask Plivo to place a queued outbound call and store its request_uuid (once: a retry of a dialled call does
-    nothing). Network errors and Plivo 5xx retry; a refusal (bad number, credentials) fails the call with why."""
-    from calls.outbound import dial_parameters, fail_queued
-    from calls.plivo import rest
+    """Ask Plivo to place a queued outbound call, at most once (``calls.dialing``: a redelivered task or a retry of a
+    call whose request may have reached Plivo does nothing). Plivo unreachable → retried with backoff, then failed;
+    a refusal (bad number, credentials) fails the call with why; a lost answer leaves it to Plivo's webhooks."""
+    from calls.dialing import dial_once
+    from calls.outbound import fail_queued
 
-    call = Call.objects.filter(pk=call_id, status=Call.Status.QUEUED, request_uuid="").first()
-    if call is None:
-        return
-    try:
-        request_uuid = rest.place_call(dial_parameters(call))
-    except rest.PlivoRejected as exc:
-        fail_queued(call_id, "plivo-refused", str(exc))
-        return
-    except rest.PlivoApiError as exc:
+    result, why = dial_once(call_id)
+    if result == "unreachable":
         if self.request.retries < self.max_retries:
-            raise self.retry(exc=exc, countdown=backoff(self.request.retries, DIAL_BACKOFF_SECONDS)) from exc
-        fail_queued(call_id, "plivo-unreachable", f"Plivo could not be reached: {exc}")
-        return
-    Call.objects.filter(pk=call_id, request_uuid="").update(request_uuid=request_uuid[:128])
-    log.info("Call %s dialled: request_uuid %s", call_id, request_uuid)
+            raise self.retry(countdown=backoff(self.request.retries, DIAL_BACKOFF_SECONDS))
+        fail_queued(call_id, "plivo-unreachable", why)
+    elif result == "uncertain":
+        note(call_id, f"{why} Waiting for Plivo's callbacks; the sweeper fails the call if none come.")
 
 
+from calls.alerts import deliver_alert  # noqa: E402, F401 - registers the listen-mode alert webhook
 from calls.campaigns import tasks as campaign_tasks  # noqa: E402, F401 - registers the campaign tasks

@@ -9,6 +9,7 @@ One transfer's events (kind "transfer", in order): ``transferred`` (the engine, 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from calls.models import Call, CallEvent
@@ -105,3 +106,16 @@ def _take_return(call_id: int) -> str:
 
 
 take_return = on_db_threads(_take_return)
+
+
+CONNECTED = {"transferred", "dialing", "answer", "in-progress"}  # the caller is (being) put through to a person
+WITH_A_PERSON_FOR = timedelta(hours=4)  # a transferred call's stream ends; the call goes on without us this long
+
+
+def with_a_person(call: Call, now: datetime) -> bool:
+    """The call's stream ended because it was transferred and the person's leg has not ended: not an orphan (its
+    hang-up callback comes when they hang up), for up to ``WITH_A_PERSON_FOR`` after the stream's end."""
+    if call.stream_ended_at is None or now - call.stream_ended_at > WITH_A_PERSON_FOR:
+        return False
+    latest = CallEvent.objects.filter(call=call, kind=KIND).order_by("-id").values_list("data", flat=True).first()
+    return isinstance(latest, dict) and latest.get("status") in CONNECTED

@@ -29,6 +29,7 @@ from django.conf import settings
 from calls import live, records
 from calls.plivo.tokens import BadStreamToken, read_stream_token
 from streaming import plivo
+from streaming.listen.runner import ListenRunner
 from streaming.plivo import CLOSE_BAD_TOKEN, CLOSE_ERROR, CLOSE_NOT_LIVE, CLOSE_PROTOCOL, CLOSE_REPLACED
 from streaming.providers.registry import provider_factory
 from streaming.runner import CallRunner
@@ -65,7 +66,7 @@ def socket_gone(exc: BaseException) -> bool:
 class PlivoStreamConsumer(AsyncWebsocketConsumer):
     call_uuid = ""
     live_call: records.LiveCall | None = None
-    runner: CallRunner | None = None
+    runner: CallRunner | ListenRunner | None = None
     _control: asyncio.Task | None = None
     _telling: asyncio.Task | None = None  # the "replace" message to other processes (kept until sent)
     _stopping: asyncio.Task | None = None  # the runner's stop, started when the socket went away under it
@@ -179,9 +180,25 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
         assert call is not None  # connect() refused the socket otherwise
         if previous is not None or call.reconnect:  # the turns so far (the previous runner's are all stored now)
             call = await records.load_history(dataclasses.replace(call, stream_id=previous or call.stream_id))
-        self.runner = CallRunner(
+        if call.mode == "listen":  # people talk; we only transcribe (nothing is ever sent back)
+            self.runner = ListenRunner(
+                call,
+                start.stream_id,
+                self.close,
+                provider_factory(),
+                site_url=self._site_url(),
+                opened_at=self.opened_at,
+            )
+        else:
+            self.runner = self._agent_runner(call, start.stream_id)
+        _RUNNING[self.call_uuid] = self
+        self._control = asyncio.get_running_loop().create_task(live.listen_control(self.call_uuid, self._on_control))
+        await self.runner.start()
+
+    def _agent_runner(self, call: records.LiveCall, stream_id: str) -> CallRunner:
+        return CallRunner(
             call,
-            start.stream_id,
+            stream_id,
             self.send,
             self.close,
             provider_factory(),
@@ -189,9 +206,6 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
             greet=not call.reconnect,
             opened_at=self.opened_at,
         )
-        _RUNNING[self.call_uuid] = self
-        self._control = asyncio.get_running_loop().create_task(live.listen_control(self.call_uuid, self._on_control))
-        await self.runner.start()
 
     async def _take_over(self) -> str | None:
         """A valid start: the socket that ran the call so far is closed (4409) and its runner stopped first, here

@@ -17,6 +17,7 @@ MAX_STRING_MARKS = 256  # '"' and backslashes in a frame that needs its nesting 
 MAX_NUMBER = 2**53  # sequence numbers, chunks, epoch-ms timestamps and sample rates all fit
 SHOWN_CHARS = 40  # of a refused value, in an error message (and so in the log)
 MULAW = "audio/x-mulaw"
+INBOUND, OUTBOUND = "inbound", "outbound"  # media tracks: the caller's audio, and (listen mode) the other side's
 SAMPLE_RATE = 8000
 
 # WebSocket close codes of the stream socket (ours are in the 4000-4999 private range)
@@ -54,6 +55,7 @@ class Media:
     sequence: int | None = None
     chunk: int | None = None
     timestamp_ms: int | None = None
+    track: str = "inbound"  # a one-way stream of both sides (listen mode): "outbound" is the person who answered
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +219,7 @@ def _media(message: dict) -> Media:
         sequence=_optional_int(message.get("sequenceNumber"), "sequenceNumber"),
         chunk=_optional_int(media.get("chunk"), "chunk"),
         timestamp_ms=_optional_int(media.get("timestamp"), "timestamp"),
+        track=OUTBOUND if media.get("track") == OUTBOUND else INBOUND,
     )
 
 

@@ -20,6 +20,7 @@ from calls.records import LiveCall
 from streaming import turns
 from streaming.deadline import Deadline
 from streaming.journal import Journal
+from streaming.line_timing import LineTiming
 from streaming.playback import Player, Utterance
 from streaming.providers.base import Conversation, LanguageModel, Message, ProviderError, TextToSpeech
 from streaming.reply import ReplyOutcome, TurnTiming, provider_deadline, speech_cache
@@ -29,6 +30,7 @@ from streaming.tool_loop import TOOL_EVENTS, ToolLoop, ToolRecord, ToolRun, tool
 log = logging.getLogger(__name__)
 __all__ = ["TOOL_EVENTS", "Deadline", "Speaker"]
 FailureHandler = Callable[[ProviderError, bool], None]
+Timing = TurnTiming | LineTiming  # a reply's, or a fixed line's: stored as the turn's latency
 
 
 @dataclass
@@ -69,12 +71,14 @@ class Speaker:
         self.preemptive = {"hits": 0, "misses": 0}
         self._tool_runs: dict[Utterance, ToolRun] = {}
         self.tool_tasks: set[asyncio.Task] = set()  # tools' requests: a barge-in does not cancel them
+        self._timings: dict[Utterance, Timing] = {}  # until the turn is stored (played, interrupted, cut off)
 
     # ---- what the runner asks for ----
     def say(self, text: str, purpose: str) -> None:
         """Speak a fixed line (greeting, reprompt, fallback, goodbye, transfer)."""
         utterance = self.player.begin(purpose, self.journal.next_sequence())
-        self._start(utterance, self._say(utterance, text), None, None)
+        timing = LineTiming(purpose, time.monotonic())
+        self._start(utterance, self._say(utterance, text, timing), timing, None)
 
     def reply(self, timing: TurnTiming) -> None:
         """Ask the LLM for the next reply and speak it sentence by sentence as it streams."""
@@ -114,6 +118,7 @@ class Speaker:
 
     def _drop(self, prepared: Prepared) -> None:
         self.preemptive["misses"] += 1
+        self._timings.pop(prepared.utterance, None)
         task = self._speaking.pop(prepared.utterance, None)
         if task is not None and task is not asyncio.current_task():
             task.cancel()
@@ -204,22 +209,27 @@ class Speaker:
     def _line_key(self, text: str) -> tuple:
         return speech_cache.line_key(self.tts, self.config, text)
 
-    async def _say(self, utterance: Utterance, text: str) -> None:
+    async def _say(self, utterance: Utterance, text: str, timing: LineTiming) -> None:
         cached = await speech_cache.fetch(self._line_key(text))
+        timing.cached = cached is not None
         if cached is None:
-            await self._synthesize_line(text, utterance)
+            await self._synthesize_line(text, utterance, timing)
             return
+        timing.audio_ready = time.monotonic()
         self.player.add_text(utterance, text)
         self.player.add_audio(utterance, cached)
         self._dispatch(turns.ReplyAudioStarted())
 
-    async def _synthesize_line(self, text: str, utterance: Utterance | None = None) -> None:
+    async def _synthesize_line(
+        self, text: str, utterance: Utterance | None = None, timing: LineTiming | None = None
+    ) -> None:
         """The one path that fills the speech cache: synthesize ``text`` (into ``utterance`` as it streams, if
         given) and keep the audio, unless the utterance was cut before it was complete."""
         if utterance is None:
             audio = b"".join([chunk async for chunk in self.tts.speak(text)])
         else:
-            audio = await self.synthesizer.speak(utterance, text, lambda: self._dispatch(turns.ReplyAudioStarted()))
+            started = LineTiming.wrap(timing, lambda: self._dispatch(turns.ReplyAudioStarted()))
+            audio = await self.synthesizer.speak(utterance, text, started)
         if utterance is None or not utterance.cancelled:
             await speech_cache.publish(self._line_key(text), audio)
 
@@ -270,9 +280,11 @@ class Speaker:
         self,
         utterance: Utterance,
         producer: Coroutine[Any, Any, None],
-        timing: TurnTiming | None,
+        timing: Timing | None,
         outcome: ReplyOutcome | None,
     ) -> None:
+        if timing is not None:
+            self._timings[utterance] = timing
         task = asyncio.get_running_loop().create_task(self._utterance(utterance, producer, timing, outcome))
         self._speaking[utterance] = task
         task.add_done_callback(lambda _: self._speaking.pop(utterance, None))
@@ -281,7 +293,7 @@ class Speaker:
         self,
         utterance: Utterance,
         producer: Coroutine[Any, Any, None],
-        timing: TurnTiming | None,
+        timing: Timing | None,
         outcome: ReplyOutcome | None,
     ) -> None:
         failed = None
@@ -310,7 +322,7 @@ class Speaker:
             return
         self._played(utterance, timing, outcome)
 
-    def _played(self, utterance: Utterance, timing: TurnTiming | None, outcome: ReplyOutcome | None) -> None:
+    def _played(self, utterance: Utterance, timing: Timing | None, outcome: ReplyOutcome | None) -> None:
         if utterance.purpose == "greeting" and utterance.first_sent_at is not None:
             self.journal.metrics({"greeting_ms": round((utterance.first_sent_at - self._started_at) * 1000, 1)})
         self._record_agent_turn(utterance, utterance.text, False, timing, outcome)
@@ -335,9 +347,10 @@ class Speaker:
         utterance: Utterance,
         heard: str,
         interrupted: bool,
-        timing: TurnTiming | None,
+        timing: Timing | None,
         outcome: ReplyOutcome | None,
     ) -> None:
+        timing = self._timings.pop(utterance, None) or timing  # an interrupted turn measured what it reached
         text = utterance.text
         run = self._tool_runs.pop(utterance, None)
         tool_calls = run.as_list() if run is not None and run.records else []
@@ -346,7 +359,7 @@ class Speaker:
         if run is not None:
             run.recorded_sequence = utterance.sequence
             self.history += run.messages  # the tool exchange, before what the caller heard
-        latency = {}
+        latency: dict[str, Any] = {}
         if timing is not None:
             timing.first_frame_sent = utterance.first_sent_at
             latency = timing.as_latency()

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from agents.phone import normalize_phone
 from calls.api_keys import ApiKey
 from calls.models import Call
+from calls.outbound import placed_token
 from tests.api_client import Api, error, new_key
 from tests.call_factories import T0, dental_agent, make_call, store_recording, three_calls, wav_bytes
 from tests.factories import make_agent
@@ -117,8 +118,8 @@ def test_post_dials_through_plivo(caller: Api, dialling, settings, django_captur
         assert response.status_code == 201, response.json()
         (created,) = plivo.created()
     assert (created["from"], created["to"], created["ring_timeout"]) == ("14155550100", "14155550199", 20)
-    assert created["answer_url"] == "https://voice.example.com/plivo/answer/"
     call = Call.objects.get()
+    assert created["answer_url"] == f"https://voice.example.com/plivo/answer/?placed={placed_token(call.pk)}"
     assert (call.status, call.request_uuid) == ("queued", plivo.request_uuids[0])
     body = caller.get(f"/api/v1/calls/{call.pk}").json()
     assert (body["status"], body["request_uuid"]) == ("queued", plivo.request_uuids[0])

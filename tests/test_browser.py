@@ -169,6 +169,7 @@ def test_operator_journey_in_chromium(seeded, server):
             page.screenshot(path=str(ARTIFACTS / "live-call-turn.png"), full_page=True)
 
             page.click("#hangup")
+            page.click("#hangup-yes")  # the confirmation
             expect(page.locator(".messages li")).to_have_text("Hang-up requested.")
             expect(page.locator("#live-status")).to_have_text("live")
             publish(base, live.call_uuid, "ended", {})

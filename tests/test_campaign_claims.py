@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import connection
 
+from calls import dialing
 from calls.campaign_models import Campaign, CampaignRow
 from calls.campaigns import control, dial, outcome, reconcile
 from calls.campaigns import tick as ticks
@@ -111,15 +112,15 @@ def test_a_worker_stopping_after_the_request_may_have_reached_plivo_never_places
 ):
     phone = numbers(1)[0]
     started([phone])
-    real = dial.rest.place_call
+    real = dialing.rest.place_call
 
     def sent_then_crash(params):
         real(params)
         raise WorkerLost  # the process died before the request uuid was stored
 
-    monkeypatch.setattr(dial.rest, "place_call", sent_then_crash)
+    monkeypatch.setattr(dialing.rest, "place_call", sent_then_crash)
     run_tick(django_capture_on_commit_callbacks, NOW)
-    monkeypatch.setattr(dial.rest, "place_call", real)
+    monkeypatch.setattr(dialing.rest, "place_call", real)
     (row,) = calling()
     assert row.last_call.request_uuid.startswith("dialling-")
     assert dial.dial(row.last_call_id) == "skipped"  # the task redelivered (acks_late): no second create

@@ -113,11 +113,12 @@ def test_answered_call_runs_with_its_variables(server, plivo_api):
         CALLEE,
     )
     created = next(p for p in plivo_api.created() if p.get("to") == "14155550199")
-    assert {k: created[k] for k in ("from", "to", "answer_url", "ring_url", "machine_detection")} == {
+    signed = created["answer_url"].partition("?placed=")[2]  # the call's id, signed with the server's key
+    assert signed and {k: created[k] for k in ("from", "to", "answer_url", "ring_url", "machine_detection")} == {
         "from": "14155550100",
         "to": "14155550199",
-        "answer_url": f"{server.url}/plivo/answer/",
-        "ring_url": f"{server.url}/plivo/ring/",
+        "answer_url": f"{server.url}/plivo/answer/?placed={signed}",
+        "ring_url": f"{server.url}/plivo/ring/?placed={signed}",
         "machine_detection": "true",
     }
     seen: dict[str, str] = {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from calls.models import Call, CallEvent
-from calls.outbound import PlaceCallError, place_call
+from calls.outbound import PlaceCallError, place_call, placed_token
 from tests.factories import make_agent
 from tests.fakes.plivo_api import FakePlivoApi
 from tests.plivo_signing import plivo_signature
@@ -45,22 +45,23 @@ def placed(agent, django_capture_on_commit_callbacks, **variables) -> Call:
 @pytest.mark.django_db
 def test_calls_create_gets_the_exact_parameters(agent, plivo_api, django_capture_on_commit_callbacks):
     call = placed(agent, django_capture_on_commit_callbacks)
+    signed = f"?placed={placed_token(call.pk)}"  # every callback finds the call, even before its request uuid is stored
     assert plivo_api.created() == [
         {
             "from": "14155550100",
             "to": "14155550199",
-            "answer_url": f"{PUBLIC}/plivo/answer/",
+            "answer_url": f"{PUBLIC}/plivo/answer/{signed}",
             "answer_method": "POST",
-            "hangup_url": f"{PUBLIC}/plivo/hangup/",
+            "hangup_url": f"{PUBLIC}/plivo/hangup/{signed}",
             "hangup_method": "POST",
-            "ring_url": f"{PUBLIC}/plivo/ring/",
+            "ring_url": f"{PUBLIC}/plivo/ring/{signed}",
             "ring_method": "POST",
             "fallback_method": "POST",
             "time_limit": 660,
             "ring_timeout": 25,
             "machine_detection": "true",
             "machine_detection_time": 5000,
-            "machine_detection_url": f"{PUBLIC}/plivo/machine-detection/",
+            "machine_detection_url": f"{PUBLIC}/plivo/machine-detection/{signed}",
             "machine_detection_method": "POST",
             "error_if_parent_not_found": False,
         }

@@ -52,7 +52,9 @@ def test_sip_uris_are_told_apart():
 @pytest.mark.django_db
 def test_phone_number_form_stores_e164():
     agent = make_agent(number=None)
-    form = PhoneNumberForm({"number": "+1 (415) 555-0199", "label": "main", "agent": agent.pk, "enabled": "on"})
+    data = {"number": "+1 (415) 555-0199", "label": "main", "agent": agent.pk, "enabled": "on", "mode": "agent"}
+    data |= {"listen_timeout_seconds": 30, "listen_no_answer": "hangup", "listen_voicemail_message": "Sorry."}
+    form = PhoneNumberForm(data)
     assert form.is_valid(), form.errors
     form.save()
     assert list(PhoneNumber.objects.values_list("number", flat=True)) == ["+14155550199"]

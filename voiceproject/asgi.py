@@ -20,11 +20,16 @@ from voiceproject.routing import websocket_urlpatterns  # noqa: E402
 
 preload()  # the SDKs the agents' "auto" providers use, imported before the first call rather than during it
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        # No session middleware around every socket: the Plivo stream needs none (it would wrap each of its
-        # 50 frames per second); the live page adds AuthMiddlewareStack itself (voiceproject/routing.py).
-        "websocket": URLRouter(websocket_urlpatterns),
-    }
+from calls.sweeper_loop import StartsSweeper  # noqa: E402
+
+# Without Celery beat (eager Celery), the first request starts the sweeper inside this process.
+application = StartsSweeper(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            # No session middleware around every socket: the Plivo stream needs none (it would wrap each of its
+            # 50 frames per second); the live page adds AuthMiddlewareStack itself (voiceproject/routing.py).
+            "websocket": URLRouter(websocket_urlpatterns),
+        }
+    )
 )

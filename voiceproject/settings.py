@@ -144,7 +144,7 @@ if REDIS_URL:
     CELERY_TASK_ALWAYS_EAGER = False
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    CELERY_BROKER_URL = "memory://"
+    CELERY_BROKER_URL = "memory://localhost/"  # a hostname: without one kombu warns "No hostname was supplied"
     CELERY_RESULT_BACKEND = None
     CELERY_TASK_ALWAYS_EAGER = True
 # The cache holds the Plivo signature nonces (replay refusal): shared through Redis, else per process.
@@ -161,11 +161,15 @@ CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 100
 CELERY_TIMEZONE = TIME_ZONE
 # Beat (`celery -A voiceproject worker -B`): finalize calls whose stream ended but whose hang-up never came.
+ORPHAN_CALL_MINUTES = env_int("ORPHAN_CALL_MINUTES", 10)
+# Without a Celery worker (eager Celery: no REDIS_URL, `make run`) the server process runs the same sweep itself
+# every SWEEPER_INTERVAL_SECONDS (calls/sweeper_loop.py); 0 turns that off.
+SWEEPER_INTERVAL_SECONDS = env_int("SWEEPER_INTERVAL_SECONDS", 60)
 CELERY_BEAT_SCHEDULE = {
     "sweep-orphaned-calls": {
         "task": "calls.tasks.sweep_orphaned_calls",
         "schedule": 300.0,
-        "kwargs": {"minutes": env_int("ORPHAN_CALL_MINUTES", 10)},
+        "kwargs": {"minutes": ORPHAN_CALL_MINUTES},
     },
     # Campaigns (calls/campaigns/): place what the calling windows and concurrency caps allow.
     "campaign-tick": {
@@ -266,7 +270,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Stream URLs carry a signed token (a credential): every line that passes the console has it replaced.
+    "filters": {"redact_tokens": {"()": "voiceproject.redaction.RedactStreamTokens"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.channels.server": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
 }

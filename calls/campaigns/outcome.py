@@ -76,11 +76,11 @@ def retries(campaign: Campaign, outcome: str) -> bool:
 def settle(row: CampaignRow, call: Call, now: datetime) -> None:
     """Inside a transaction, ``row`` locked and calling, ``call`` finished: the row's next state."""
     campaign = row.campaign
-    if not call.request_uuid or call.hangup_cause == UNREACHABLE:  # calls.create certainly never ran
-        requeue(row, UNREACHABLE_RETRY if call.hangup_cause == UNREACHABLE else timedelta(0), campaign)
-        return
     if call.hangup_cause == REFUSED:
         finish(row, RowStatus.FAILED, Outcome.FAILED, (call.error_notes.splitlines() or [""])[-1][:300])
+        return
+    if not call.request_uuid or call.hangup_cause == UNREACHABLE:  # calls.create certainly never ran
+        requeue(row, UNREACHABLE_RETRY if call.hangup_cause == UNREACHABLE else timedelta(0), campaign)
         return
     if call.request_uuid.startswith(DIALLING):  # calls.create may have run: never placed again blindly
         finish(row, RowStatus.FAILED, Outcome.FAILED, UNCERTAIN_ERROR)

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from agents import templating
 from agents.models import PhoneNumber
+from agents.versioning import call_snapshot
 from calls.campaign_models import Campaign, CampaignRow, DoNotCall
 from calls.campaigns import windows
 from calls.campaigns.control import CampaignError, complete_if_done, ready_to_call
@@ -114,11 +115,15 @@ class Plan:
     campaign: Campaign
     number: PhoneNumber
     snapshot: dict
+    version: int
 
     @classmethod
     def of(cls, campaign: Campaign) -> Plan:
+        """The published version (the draft when calling from a test number), as any call would run it."""
         ready_to_call(campaign)
-        return cls(campaign, caller_id(campaign.agent, campaign.from_number), campaign.agent.snapshot())
+        number = caller_id(campaign.agent, campaign.from_number)
+        snapshot, version = call_snapshot(campaign.agent, draft=number.takes_draft)
+        return cls(campaign, number, snapshot, version)
 
     def create_call(self, row: CampaignRow) -> Call | None:
         """The row's queued call, or None (the row failed: the agent's lines now need a variable it lacks)."""
@@ -135,7 +140,7 @@ class Plan:
             status=Call.Status.QUEUED,
             agent=agent,
             agent_snapshot=self.snapshot,
-            agent_version=agent.version,
+            agent_version=self.version,
             phone_number=self.number,
             from_number=self.number.number,
             to_number=row.phone,

@@ -13,6 +13,7 @@ import logging
 
 from asgiref.sync import async_to_sync
 from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -21,8 +22,9 @@ from django.views.decorators.http import require_http_methods
 from agents import templating
 from agents.models import PhoneNumber
 from calls import live
+from calls.dialing import DIALLING
 from calls.models import Call, CallEvent
-from calls.outbound import is_placeholder
+from calls.outbound import is_placeholder, placed_call_id
 from calls.plivo.params import call_direction, refused
 from calls.plivo.signatures import plivo_signed
 
@@ -45,21 +47,30 @@ def request_uuids(params: dict[str, str]) -> set[str]:
     return {params.get(name, "").strip() for name in ("RequestUUID", "ALegRequestUUID")} - {""}
 
 
-def adopt(params: dict[str, str]) -> Call | None:
-    """Inside a transaction: the queued outbound call these params belong to, given Plivo's CallUUID (locked);
-    None when there is none (an inbound call, or one this server did not place)."""
+def placed_of(request: HttpRequest) -> int | None:
+    """The id of the call we placed, from the signed ``?placed=`` every callback URL of a dial carries."""
+    return placed_call_id(request.GET.get("placed", ""))
+
+
+def adopt(params: dict[str, str], placed: int | None = None) -> Call | None:
+    """Inside a transaction: the queued outbound call these params belong to (by the signed id ``placed`` from the
+    callback URL, else by request uuid), given Plivo's CallUUID and request uuid (locked); None when there is none
+    (an inbound call, or one this server did not place)."""
     uuids = request_uuids(params)
     call_uuid = params.get("CallUUID", "")
-    if not uuids or not call_uuid:
+    if not (uuids or placed) or not call_uuid:
         return None
-    call = Call.objects.select_for_update().filter(request_uuid__in=uuids).order_by("-pk").first()
+    match = Q(request_uuid__in=uuids) | Q(pk=placed or 0, direction=Call.Direction.OUTBOUND)
+    call = Call.objects.select_for_update().filter(match).order_by("-pk").first()
     if call is None or not is_placeholder(call.call_uuid):
         return call
     if Call.objects.filter(call_uuid=call_uuid).exists():
         log.warning("Call %s: CallUUID %s already belongs to another call", call.pk, call_uuid)
         return None
     call.call_uuid = call_uuid
-    call.save(update_fields=["call_uuid"])
+    if uuids and (not call.request_uuid or call.request_uuid.startswith(DIALLING)):  # the dial's answer was lost
+        call.request_uuid = sorted(uuids)[0][:128]
+    call.save(update_fields=["call_uuid", "request_uuid"])
     return call
 
 
@@ -106,10 +117,10 @@ def plivo_params(request: HttpRequest) -> dict[str, str]:
     return {key: source.get(key, "") for key in source}
 
 
-def find_call(params: dict[str, str]) -> Call | None:
-    """Inside a transaction: the call of these params (by CallUUID, else by request uuid, adopting it)."""
+def find_call(params: dict[str, str], placed: int | None) -> Call | None:
+    """Inside a transaction: the call of these params (by CallUUID, else the placed call, adopting it)."""
     call = Call.objects.select_for_update().filter(call_uuid=params.get("CallUUID", "")).first()
-    return call or adopt(params)
+    return call or adopt(params, placed)
 
 
 @csrf_exempt
@@ -121,7 +132,7 @@ def ring(request: HttpRequest) -> HttpResponse:
     if error := refused(params):
         return error
     with transaction.atomic():
-        call = find_call(params)
+        call = find_call(params, placed_of(request))
         if call is None:
             log.warning("Ring for an unknown call: %s", params)
             return JsonResponse({"status": "unknown call"}, status=404)
@@ -143,7 +154,7 @@ def machine_detection(request: HttpRequest) -> HttpResponse:
         return error
     verdict = params.get("Machine", "").strip().lower()
     with transaction.atomic():
-        call = find_call(params)
+        call = find_call(params, placed_of(request))
         if call is None:
             log.warning("Machine detection for an unknown call: %s", params)
             return JsonResponse({"status": "unknown call"}, status=404)

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from calls import health
-from calls.plivo import outbound_webhooks, transfer_webhooks, webhooks
+from calls.plivo import listen_webhooks, outbound_webhooks, transfer_webhooks, webhooks
 
 urlpatterns = [
     path("plivo/answer/", webhooks.answer, name="plivo-answer"),
@@ -11,6 +11,7 @@ urlpatterns = [
     path("plivo/transfer/whisper/<str:token>/", transfer_webhooks.whisper, name="plivo-transfer-whisper"),
     path("plivo/transfer/dial-action/", transfer_webhooks.dial_action, name="plivo-transfer-dial-action"),
     path("plivo/ring/", outbound_webhooks.ring, name="plivo-ring"),
+    path("plivo/listen/dial-action/", listen_webhooks.dial_action, name="plivo-listen-dial-action"),
     path("plivo/machine-detection/", outbound_webhooks.machine_detection, name="plivo-machine-detection"),
     path("healthz", health.healthz, name="healthz"),
 ]

@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from agents.models import Agent, PhoneNumber
+from agents.versioning import call_snapshot
 from calls.config import call_config
 from calls.memory import memory_lines, memory_number
 from calls.models import Call, CallEvent
@@ -20,6 +21,7 @@ from calls.plivo.answer_xml import decline_response, stream_response
 from calls.plivo.params import call_direction, duration_seconds, refused, stored_number
 from calls.plivo.signatures import plivo_signed, site_base
 from calls.plivo.tokens import make_stream_token, stream_path
+from calls.scenarios.prepared import prepared_agent
 from streaming.providers.line_prep import prepare_in_background
 
 log = logging.getLogger(__name__)
@@ -69,26 +71,34 @@ def answer(request: HttpRequest) -> HttpResponse:
     log.info("Plivo answer %s", params)
     number = routed_number(params)
     with transaction.atomic():
-        outbound.adopt(params)  # a call we placed: it takes Plivo's CallUUID
+        outbound.adopt(params, outbound.placed_of(request))  # a call we placed: it takes Plivo's CallUUID
         call, created = Call.objects.select_for_update().get_or_create(
             call_uuid=params["CallUUID"], defaults=call_defaults(params, number)
         )
         if call.is_finished or call.status == Call.Status.NO_AGENT:
             return xml(decline_response(NOT_IN_SERVICE))
-        agent = number.agent if number else None
-        if not (number and number.enabled and agent and agent.enabled):
+        test_agent = prepared_agent(call, created)  # a scenario's or replay's call: its own agent and snapshot
+        agent = test_agent or (number.agent if number else None)
+        if not test_agent and not (number and number.enabled and agent and agent.enabled):
             call.status = Call.Status.NO_AGENT
             call.add_error_note(no_agent_reason(params, number))
             call.save(update_fields=["status", "error_notes"])
             return xml(decline_response(NOT_IN_SERVICE))
         if created or not call.agent_snapshot:
-            call.agent, call.agent_snapshot, call.agent_version = agent, agent.snapshot(), agent.version
+            assert agent is not None  # refused above when there is none
+            draft = bool(number and number.takes_draft)  # a test number runs the agent's draft
+            call.agent, (call.agent_snapshot, call.agent_version) = agent, call_snapshot(agent, draft=draft)
             add_memory(call, agent)
         call.variables = outbound.answer_variables(call, params, number)
         outbound.answered_by_at_answer(call)
         call.status = Call.Status.IN_PROGRESS
         call.answered_at = call.answered_at or timezone.now()
+        listening = not test_agent and number is not None and listen.takes_listen_mode(number, call)
+        if listening and number is not None:
+            listen.become_listen_call(call, number)
         call.save()
+    if listening:  # people answer; we only listen (calls/plivo/listen_webhooks.py)
+        return listen.listen_answer(request, call)
     prepare_lines_soon(call)
     stream_url = websocket_url(request, stream_path(make_stream_token(call.call_uuid)))
     return xml(stream_response(stream_url, absolute(request, reverse("plivo-stream-status"))))
@@ -97,8 +107,8 @@ def answer(request: HttpRequest) -> HttpResponse:
 def add_memory(call: Call, agent: Agent) -> None:
     """With the agent's memory on: earlier calls' summaries and notes about this caller go into the snapshot
     (``"memory"``, a list of lines the engine puts into the prompt)."""
-    if agent.memory_enabled:
-        lines = memory_lines(agent.pk, memory_number(call), agent.memory_depth)
+    if call.agent_snapshot.get("memory_enabled"):  # the version the call runs (drafts: maybe not the latest)
+        lines = memory_lines(agent.pk, memory_number(call), int(call.agent_snapshot.get("memory_depth") or 3))
         call.agent_snapshot = {**call.agent_snapshot, "memory": lines}
 
 
@@ -138,7 +148,7 @@ def hangup(request: HttpRequest) -> HttpResponse:
     if error := missing(params, "CallUUID") or refused(params):
         return error
     with transaction.atomic():
-        outbound.adopt(params)  # a call we placed that nobody answered: first heard of here
+        outbound.adopt(params, outbound.placed_of(request))  # a call we placed that nobody answered
         call, _ = Call.objects.select_for_update().get_or_create(
             call_uuid=params["CallUUID"],
             defaults={
@@ -194,3 +204,6 @@ def stream_status(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"status": "unknown call"}, status=404)
     CallEvent.objects.create(call=call, kind="stream-status", data=params)
     return JsonResponse({"status": "recorded"})
+
+
+from calls.plivo import listen_webhooks as listen  # noqa: E402 - it builds on this module's helpers

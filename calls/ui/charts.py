@@ -9,7 +9,8 @@ from typing import Any
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-STAGES = [("stt_ms", "STT", "#4e79a7"), ("llm_ms", "LLM", "#f28e2b"), ("tts_ms", "TTS", "#59a14f"),
+# stt_ms is the endpointing wait: the caller's end of speech (VAD) to the STT's final transcript.
+STAGES = [("stt_ms", "end of speech", "#4e79a7"), ("llm_ms", "LLM", "#f28e2b"), ("tts_ms", "TTS", "#59a14f"),
           ("send_ms", "send", "#b07aa1")]  # fmt: skip
 BAR = "#4e79a7"
 SERIES_COLOURS = ["#4e79a7", "#e15759", "#59a14f", "#f28e2b"]
@@ -135,7 +136,7 @@ def marker(x: float, y1: float, y2: float) -> SafeString:
 
 def stage_values(latency: dict[str, Any]) -> list[tuple[str, str, float]]:
     return [
-        (label, colour, float(latency[key]))
+        (label, colour, max(0.0, float(latency[key])))  # a preemptive reply's LLM may start before the final
         for key, label, colour in STAGES
         if isinstance(latency.get(key), int | float) and not isinstance(latency.get(key), bool)
     ]
@@ -145,9 +146,9 @@ def waterfall_chart(rows: Sequence[tuple[str, dict[str, Any]]], title: str = "La
     """Per agent turn: STT → LLM → TTS → send as consecutive segments, and a marker at voice-to-voice."""
     if not rows:
         return empty("No latency measured for this call.")
-    row, legend_h, value_w = 24.0, 24.0, 110.0
+    row, legend_h, value_w = 24.0, 24.0, 80.0
     totals = [sum(v for *_, v in stage_values(lat)) for _, lat in rows]
-    v2vs = [lat.get("voice_to_voice_ms") for _, lat in rows]
+    v2vs = [lat.get("voice_to_voice_ms", lat.get("line_ms")) for _, lat in rows]
     peak = max([*totals, *(v for v in v2vs if isinstance(v, int | float))]) or 1
     plot_w = WIDTH - LABEL_W - value_w
     parts = legend([(label, colour) for _, label, colour in STAGES] + [("voice-to-voice", "#222")])
@@ -161,6 +162,7 @@ def waterfall_chart(rows: Sequence[tuple[str, dict[str, Any]]], title: str = "La
         v2v = v2vs[i]
         if isinstance(v2v, int | float):
             mx = LABEL_W + plot_w * v2v / peak
-            parts.append(marker(mx, y + 1, y + row - 3))
+            if "voice_to_voice_ms" in latency:
+                parts.append(marker(mx, y + 1, y + row - 3))
             parts.append(text(max(mx, x) + 6, y + 14, f"{fmt(float(v2v))} ms", cls="small"))
     return svg(legend_h + row * len(rows) + 4, title, join(parts))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -33,5 +34,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         ),
         "interruptions": bar_chart(rates, "Interrupted agent turns per agent", "%", peak=100),
     }
-    context = {"stats": stats, "charts": charts, "days": days, "periods": PERIODS}
+    context = {
+        "stats": stats,
+        "charts": charts,
+        "days": days,
+        "periods": PERIODS,
+        "since_iso": stats.since.isoformat(),
+        "until_iso": stats.until.isoformat(),
+        "time_zone": settings.TIME_ZONE,
+    }
     return render(request, "calls/dashboard.html", context)

@@ -6,7 +6,9 @@ While open it counts as a watcher of the call (``calls.live.Watching``): the eng
 The page's events come through the channel layer (Redis in production). When the layer fails (Redis stopped or
 restarted) the socket is closed with 1013 "try again later" instead of an unexplained 1011, and the page
 (static/calls/live.js) reconnects with backoff; a reconnecting page passes ``?after=<last turn>`` and is sent the
-turns stored since, and "ended" if the call ended meanwhile.
+turns stored since, and "ended" if the call ended meanwhile. The page also passes ``state=1`` and
+``events_after=<last event id it rendered>``: it is then sent the shown events stored since (a barge-in between the
+page's render and its socket) and, last, a ``state`` message: the call's state from the server (calls.ui.live_state).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from channels.utils import await_many_dispatch
 from calls.live import Watching, join, watch_group
 from calls.models import Call, Turn
 from calls.ui.access import can_view_calls
+from calls.ui.live_state import events_since, state_message
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +94,12 @@ class LiveCallConsumer(AsyncJsonWebsocketConsumer):
         if (after := self._after()) is not None:
             for event in await missed_events(call_uuid, after):
                 await self.send_json(event)
+        if self._query("state") == "1":
+            events_after = self._query("events_after")
+            if events_after.isdigit():
+                for event in await database_sync_to_async(events_since)(call_uuid, int(events_after)):
+                    await self.send_json(event)
+            await self.send_json(await database_sync_to_async(state_message)(call_uuid))
 
     async def _layer_receive(self) -> dict:
         """The layer's next event. One failure (Redis restarted: a stale connection, the group forgotten) is
@@ -103,8 +112,12 @@ class LiveCallConsumer(AsyncJsonWebsocketConsumer):
             return await self.channel_layer.receive(self.channel_name)
 
     def _after(self) -> int | None:
-        values = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("after", [])
-        return int(values[0]) if values and values[0].lstrip("-").isdigit() else None
+        value = self._query("after")
+        return int(value) if value.lstrip("-").isdigit() else None
+
+    def _query(self, name: str) -> str:
+        values = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get(name, [])
+        return values[0][:32] if values else ""
 
     async def disconnect(self, code: int) -> None:
         if self.group:

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from calls.metrics import percentile
 from calls.models import Call, Turn
+from calls.ui.endings import endings
 
 NO_AGENT = "(no agent)"
 
@@ -22,7 +23,8 @@ class AgentStats:
     calls: int = 0
     agent_turns: int = 0
     interrupted_turns: int = 0
-    v2v: list[float] = field(default_factory=list)
+    v2v: list[float] = field(default_factory=list)  # every reply that measured one, interrupted ones included
+    line_ms: list[float] = field(default_factory=list)  # fixed lines (greeting, reprompt, goodbye…): to first frame
 
     @property
     def v2v_p50(self) -> float | None:
@@ -50,6 +52,15 @@ class Dashboard:
     by_status: list[tuple[str, int]]
     agents: list[AgentStats]
     interruption_rate: float | None
+    endings: list[tuple[str, str, int]] = field(default_factory=list)  # (key, why, calls): calls.ui.endings
+
+    @property
+    def replies_measured(self) -> int:
+        return sum(len(a.v2v) for a in self.agents)
+
+    @property
+    def lines_measured(self) -> int:
+        return sum(len(a.line_ms) for a in self.agents)
 
 
 def calls_since(since: date) -> QuerySet[Call]:
@@ -75,6 +86,9 @@ def agent_stats(calls: QuerySet[Call]) -> list[AgentStats]:
         value = (latency or {}).get("voice_to_voice_ms")
         if isinstance(value, int | float) and not isinstance(value, bool):
             entry.v2v.append(float(value))
+        line = (latency or {}).get("line_ms")
+        if isinstance(line, int | float) and not isinstance(line, bool):
+            entry.line_ms.append(float(line))
     for name, entry in stats.items():
         entry.name = name
     return sorted(stats.values(), key=lambda s: s.name)
@@ -98,4 +112,5 @@ def dashboard(days: int, today: date | None = None) -> Dashboard:
         by_status=[(status, count) for status, count in statuses],
         agents=agents,
         interruption_rate=round(100 * interrupted / turns, 1) if turns else None,
+        endings=endings(calls),
     )

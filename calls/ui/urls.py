@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from calls.ui import dashboard, exports, place_call, recordings, views
+from calls.ui import dashboard, exports, place_call, recordings, replay, views
 
 urlpatterns = [
     path("", views.call_list, name="call-list"),
@@ -15,6 +15,8 @@ urlpatterns = [
     path("<int:pk>/recording.wav", recordings.recording, name="call-recording"),
     path("<int:pk>/live/", views.live_call, name="call-live"),
     path("<int:pk>/hangup/", views.hangup_call, name="call-hangup"),
+    path("<int:pk>/replay/", replay.replay_call, name="call-replay"),
+    path("replays/<int:pk>/", replay.replay_run, name="call-replay-run"),
     path("place/<int:agent_id>/", place_call.place_call_view, name="call-place"),
     path(
         "login/",

@@ -1,13 +1,69 @@
 // The live call page: a WebSocket to the call's watch group; every text goes in through textContent.
+// The call's state comes from the server: rendered into #call-state, then a "state" message on every (re)connect,
+// then "ended". The hang-up button works only while the call is live, and asks for confirmation first.
 (function () {
   "use strict";
   const root = document.getElementById("live");
   const list = document.getElementById("turns");
   const partial = document.getElementById("partial");
+  const partialLine = document.getElementById("partial-line");
   const status = document.getElementById("live-status");
   const ended = document.getElementById("ended");
   const hangup = document.getElementById("hangup");
+  const confirmBox = document.getElementById("hangup-confirm");
+  const facts = document.getElementById("call-state");
+  const stateLabel = document.getElementById("call-state-label");
+  const stateNote = document.getElementById("call-state-note");
+  const elapsed = document.getElementById("elapsed");
   const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+  let callLive = facts.dataset.live === "1";
+  let startedAt = facts.dataset.startedAt ? Date.parse(facts.dataset.startedAt) : null;
+  let endedAt = facts.dataset.endedAt ? Date.parse(facts.dataset.endedAt) : null;
+  let eventsAfter = parseInt(facts.dataset.eventsAfter || "0", 10) || 0;
+
+  function clock(ms) {
+    const total = Math.max(0, Math.floor(ms / 1000));
+    const h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), s = total % 60;
+    const mm = String(m).padStart(2, "0") + ":" + String(s).padStart(2, "0");
+    return h ? h + ":" + mm : mm;
+  }
+
+  function tick() {
+    if (startedAt === null) return;
+    const until = endedAt !== null ? endedAt : Date.now();
+    elapsed.textContent = clock(until - startedAt) + (endedAt !== null ? " (call ended)" : "");
+  }
+
+  function setPartial(text) {
+    partial.textContent = text || "";
+    partialLine.hidden = !text;
+  }
+
+  function showState(data) {  // the server's word on the call (the "state" message)
+    if (typeof data.label === "string") stateLabel.textContent = data.label;
+    if (typeof data.state === "string") stateLabel.className = "state " + data.state.replace(/[^a-z-]/g, "");
+    stateNote.textContent = data.note || "";
+    if (data.started_at) startedAt = Date.parse(data.started_at);
+    if (data.ended_at) endedAt = Date.parse(data.ended_at);
+    if (data.live === false) callEnded(data.ended_at);
+    else if (hangup) hangup.disabled = data.state === "hangup-requested";
+    tick();
+  }
+
+  function callEnded(at) {
+    callLive = false;
+    if (endedAt === null) endedAt = at ? Date.parse(at) : Date.now();
+    ended.hidden = false;
+    setPartial("");
+    if (hangup) hangup.disabled = true;
+    if (confirmBox) confirmBox.hidden = true;
+    if (stateLabel.className.indexOf("awaiting-hangup") < 0) {
+      stateLabel.textContent = "ended";
+      stateLabel.className = "state ended";
+    }
+    status.textContent = "closed (the call has ended)";
+    tick();
+  }
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -23,7 +79,7 @@
   }
 
   function showTurn(turn) {
-    const role = ["caller", "agent", "system", "tool"].includes(turn.role) ? turn.role : "system";
+    const role = ["caller", "agent", "person", "system", "tool"].includes(turn.role) ? turn.role : "system";
     const item = el("li", "turn " + role + (turn.interrupted ? " interrupted" : ""));
     item.dataset.seq = turn.sequence;
     const label = role.charAt(0).toUpperCase() + role.slice(1);
@@ -81,23 +137,23 @@
   }
 
   function note(text, kind) {
-    list.appendChild(el("li", "event " + kind, text));
+    list.appendChild(el("li", "event " + String(kind).replace(/[^a-z-]/g, ""), text));
   }
 
   const handlers = {
-    partial: (data) => { partial.textContent = data.text || ""; },
-    turn: (data) => { if (data.role === "caller") partial.textContent = ""; showTurn(data); },
+    partial: (data) => { setPartial(data.text); },
+    turn: (data) => { if (data.role === "caller") setPartial(""); showTurn(data); },
     "barge-in": (data) => note("Caller interrupted the agent" + (data.reaction_ms !== undefined ? " (reaction " + data.reaction_ms + " ms)" : ""), "barge-in"),
     dtmf: (data) => note("Keypad: " + (data.digit || "?"), "dtmf"),
     "dtmf-sent": (data) => note("Agent pressed: " + (data.digits || "?"), "dtmf"),
     tool: toolProgress,
     tools: showTools,
-    ended: () => {
-      ended.hidden = false;
-      partial.textContent = "";
-      if (hangup) hangup.disabled = true;
-      status.textContent = "call ended";
+    note: (data) => {  // a stored event the page missed (between its render and its socket)
+      if (Number.isInteger(data.id)) eventsAfter = Math.max(eventsAfter, data.id);
+      note(data.text || "", data.event || "");
     },
+    state: showState,
+    ended: () => callEnded(null),
   };
 
   // Reconnects with backoff when the socket drops (a server restart, the channel layer's Redis restarting), and
@@ -108,11 +164,11 @@
   let lastSequence = null;
 
   function connect() {
-    const after = lastSequence === null ? "" : "?after=" + encodeURIComponent(lastSequence);
-    const socket = new WebSocket(scheme + window.location.host + root.dataset.wsPath + after);
-    socket.addEventListener("open", () => { failures = 0; status.textContent = "live"; });
+    const query = "?after=" + encodeURIComponent(lastSequence === null ? 0 : lastSequence) + "&state=1&events_after=" + eventsAfter;
+    const socket = new WebSocket(scheme + window.location.host + root.dataset.wsPath + query);
+    socket.addEventListener("open", () => { failures = 0; if (callLive) status.textContent = "live"; });
     socket.addEventListener("close", (event) => {
-      if (!ended.hidden) return;
+      if (!callLive) { status.textContent = "closed (the call has ended)"; return; }
       if (FINAL_CODES.includes(event.code)) { status.textContent = "disconnected"; return; }
       const delay = DELAYS_MS[Math.min(failures, DELAYS_MS.length - 1)];
       failures += 1;
@@ -127,6 +183,7 @@
       }
       const handle = handlers[message.kind];
       if (handle) handle(data);
+      document.dispatchEvent(new CustomEvent("live:message", { detail: message }));  // listen.js and other panels
     });
   }
 
@@ -135,5 +192,23 @@
     if (Number.isInteger(sequence)) lastSequence = Math.max(lastSequence === null ? 0 : lastSequence, sequence);
   });
   if (lastSequence === null) lastSequence = 0;
-  connect();
+
+  if (hangup && confirmBox) {  // hang-up asks first: the button shows the question, "Yes" sends the form
+    hangup.addEventListener("click", (event) => {
+      event.preventDefault();
+      if (!callLive || hangup.disabled) return;
+      confirmBox.hidden = false;
+      hangup.hidden = true;
+      document.getElementById("hangup-yes").focus();
+    });
+    document.getElementById("hangup-cancel").addEventListener("click", () => {
+      confirmBox.hidden = true;
+      hangup.hidden = false;
+      hangup.focus();
+    });
+  }
+
+  tick();
+  window.setInterval(tick, 1000);
+  if (callLive) connect(); else callEnded(facts.dataset.endedAt || null);
 })();

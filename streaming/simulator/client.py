@@ -51,10 +51,15 @@ CLOSED_AT_ONCE_S = 2.0
 
 async def run_call(config: CallScript, http: httpx.AsyncClient | None = None) -> CallResult:
     """Place one simulated call; raises SimulatorError (with ``exit_code``) when it cannot be connected."""
+    kind = SimulatedCall
+    if config.listen:  # a number people answer: both sides on a one-way stream
+        from streaming.simulator.listen import ListenCall
+
+        kind = ListenCall
     if http is not None:
-        return await SimulatedCall(config, http).run()
+        return await kind(config, http).run()
     async with httpx.AsyncClient(timeout=config.http_timeout_s) as client:
-        return await SimulatedCall(config, client).run()
+        return await kind(config, client).run()
 
 
 class SimulatedCall:
@@ -62,6 +67,7 @@ class SimulatedCall:
     What the caller hears of the agent, and when, is kept by ``self.agent`` (agent_audio.AgentAudio)."""
 
     answer_status = "ringing"  # CallStatus on the answer URL (an outbound call's is "in-progress")
+    tracks: tuple[str, ...] = ("inbound",)  # the start frame's tracks (listen mode: both sides)
 
     def __init__(self, config: CallScript, http: httpx.AsyncClient) -> None:
         self.config, self.http = config, http
@@ -142,7 +148,9 @@ class SimulatedCall:
 
     async def _converse(self, audio: list[CallerAudio | None]) -> None:
         try:
-            await self._send_json(wire.start_message(self.params["CallUUID"], self.stream_id, self.config.account_id))
+            await self._send_json(
+                wire.start_message(self.params["CallUUID"], self.stream_id, self.config.account_id, self.tracks)
+            )
         except websockets.ConnectionClosed:
             self.result.ended_by = "server"
             return
@@ -198,7 +206,7 @@ class SimulatedCall:
                 await asyncio.sleep(max(0.0, at - time.monotonic()))
             else:
                 await self._wait_agent_done(cfg.reply_timeout_s)
-                await asyncio.sleep(cfg.silence_ms / 1000)
+                await asyncio.sleep((cfg.silence_ms if turn.silence_ms is None else turn.silence_ms) / 1000)
             after_backchannel = False
             if turn.dtmf:
                 await self._press(turn.dtmf)

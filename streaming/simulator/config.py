@@ -17,6 +17,7 @@ class CallerTurn:
     wav: str | None = None
     dtmf: str | None = None
     rate: float | None = None  # speaking rate of this turn (None: the script's)
+    silence_ms: int | None = None  # silence before this turn once the agent has finished (None: the script's)
 
     @property
     def label(self) -> str:
@@ -62,6 +63,18 @@ class CallScript:
     http_timeout_s: float = 30.0
     stream_status: bool = True  # POST StartStream/StopStream to the <Stream>'s statusCallbackUrl
     on_event: Callable[[TranscriptEntry], None] | None = None
+    # Listen mode (a number people answer: a one-way stream of both sides). With ``person_turns`` the simulator
+    # also sends the ``outbound`` track: the caller's and the person's turns alternate (caller first), each
+    # ``listen_gap_ms`` after the previous one ended (negative: it starts while the other still talks).
+    person_turns: Sequence[CallerTurn | str] = ()
+    listen_gap_ms: int = 600
 
     def caller_turns(self) -> list[CallerTurn]:
         return [t if isinstance(t, CallerTurn) else CallerTurn(text=t) for t in self.turns]
+
+    def person_script(self) -> list[CallerTurn]:
+        return [t if isinstance(t, CallerTurn) else CallerTurn(text=t) for t in self.person_turns]
+
+    @property
+    def listen(self) -> bool:
+        return bool(self.person_turns)

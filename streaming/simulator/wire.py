@@ -11,26 +11,29 @@ def epoch_ms() -> str:
     return str(int(time.time() * 1000))
 
 
-def start_message(call_id: str, stream_id: str, account_id: str) -> dict:
+def start_message(call_id: str, stream_id: str, account_id: str, tracks: tuple[str, ...] = ("inbound",)) -> dict:
     return {
         "event": "start",
         "start": {
             "callId": call_id,
             "streamId": stream_id,
             "accountId": account_id,
-            "tracks": ["inbound"],
+            "tracks": list(tracks),
             "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000},
         },
         "extra_headers": "",
     }
 
 
-def media_template(stream_id: str) -> str:
-    """A ``media`` frame as a %-template of (sequenceNumber, timestamp ms, chunk, base64 payload): no JSON per frame."""
+def media_template(stream_id: str, track: str = "inbound") -> str:
+    """A ``media`` frame as a %-template of (sequenceNumber, timestamp ms, chunk, base64 payload): no JSON per frame.
+    ``track``: "inbound" (the caller) or, on a one-way stream of both sides, "outbound" (the person who answered)."""
     return (
         '{"event":"media","sequenceNumber":%d,"streamId":'
         + json.dumps(stream_id).replace("%", "%%")
-        + ',"media":{"track":"inbound","timestamp":"%d","chunk":%d,"payload":"%s"}}'
+        + ',"media":{"track":'
+        + json.dumps(track).replace("%", "%%")
+        + ',"timestamp":"%d","chunk":%d,"payload":"%s"}}'
     )
 
 

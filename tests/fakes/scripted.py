@@ -257,11 +257,30 @@ def create_scripted_providers(config: CallConfig) -> tuple[ScriptedSTT, Scripted
     )
 
 
+_LISTEN_STTS: list[int] = [0]  # STTs made by create_listen_providers in this process
+
+
+def create_listen_providers(config: CallConfig) -> tuple[ScriptedSTT, ScriptedLLM, ScriptedTTS]:
+    """VOICE_PROVIDER_FACTORY for listen-mode calls (one at a time): a listen call makes its two STTs in pairs,
+    the caller's first, so odd ones get SCRIPTED_TRANSCRIPTS (the caller's utterances) and even ones
+    SCRIPTED_PERSON_TRANSCRIPTS (the person's); the STT's endpoint delay is SCRIPTED_STT_MS."""
+    person = _LISTEN_STTS[0] % 2 == 1
+    _LISTEN_STTS[0] += 1
+    name = "SCRIPTED_PERSON_TRANSCRIPTS" if person else "SCRIPTED_TRANSCRIPTS"
+    transcripts = [t for t in os.environ.get(name, "").split("|") if t]
+    return (
+        ScriptedSTT(config, transcripts, final_ms=_env_int("SCRIPTED_STT_MS", 150)),
+        ScriptedLLM(config),
+        ScriptedTTS(config),
+    )
+
+
 __all__ = [
     "ScriptedLLM",
     "ScriptedSTT",
     "ScriptedTTS",
     "ToolCall",
+    "create_listen_providers",
     "create_scripted_providers",
     "echo_reply",
     "echo_text",
