@@ -6,6 +6,7 @@ import asyncio
 import audioop
 import itertools
 import math
+import random
 import time
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from streaming.providers.base import ProviderError, Transcript
 from streaming.providers.config import FaqEntry
 from streaming.providers.offline.sphinx_models import Domain, choose_text, domain_for, normalize
-from streaming.providers.offline.sphinx_pool import RecognizerPool
+from streaming.providers.offline.sphinx_pool import Recognizer, RecognizerPool
 from streaming.providers.offline.sphinx_segmenter import SpeechSegmenter
 from streaming.providers.offline.stt import PARTIAL_INTERVAL, PocketsphinxSTT
 from streaming.providers.registry import create_stt
@@ -223,3 +224,21 @@ def test_segmenter_finds_one_utterance_and_its_end():
     assert 21 <= starts[0] <= 24  # 3 voiced frames out of 5 once the word begins at frame 20
     assert 30 <= ends[0] - speech_end <= 38  # 600 ms (30 frames) of silence plus the VAD's own hangover
     assert len(segments[starts[0]].audio) == 15 * 320  # 300 ms of pre-roll
+
+
+def test_a_pooled_decoder_forgets_the_audio_of_the_utterance_before():
+    """pocketsphinx adapts its cepstral mean to what it decodes; a pooled decoder starts every utterance from the
+    initial one, so one caller's line (here loud noise) never changes what the next caller is heard saying."""
+    recognizer = Recognizer(domain_for(SPEC))
+    noise = bytes(random.Random(1).getrandbits(8) for _ in range(64000))
+    for phrase, heard in (("Yes.", "yes"), ("Hello.", "hello"), ("Operator", "operator")):
+        recognizer.begin()
+        recognizer.process(noise)
+        recognizer.finish()
+        recognizer.begin()
+        recognizer.process(pcm_16k(silence_ulaw(300) + synthesize_ulaw(phrase) + silence_ulaw(300)))
+        assert recognizer.finish() == heard
+
+
+def pcm_16k(ulaw: bytes) -> bytes:
+    return audioop.ratecv(audioop.ulaw2lin(ulaw, 2), 2, 1, 8000, 16000, None)[0]

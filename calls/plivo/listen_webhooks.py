@@ -21,11 +21,10 @@ from plivo import plivoxml
 from agents.models import PhoneNumber
 from calls.models import Call, CallEvent
 from calls.plivo.answer_xml import listen_response
-from calls.plivo.params import refused
+from calls.plivo.http import missing, plivo_params, websocket_url, xml
+from calls.plivo.params import SPEAK_LANGUAGES, caller_id, refused
 from calls.plivo.signatures import plivo_signed, site_base
 from calls.plivo.tokens import make_stream_token, stream_path
-from calls.plivo.transfer_webhooks import SPEAK_LANGUAGES, caller_id
-from calls.plivo.webhooks import missing, plivo_params, websocket_url, xml
 
 log = logging.getLogger(__name__)
 

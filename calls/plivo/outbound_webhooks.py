@@ -25,6 +25,7 @@ from calls import live
 from calls.dialing import DIALLING
 from calls.models import Call, CallEvent
 from calls.outbound import is_placeholder, placed_call_id
+from calls.plivo.http import plivo_params
 from calls.plivo.params import call_direction, refused
 from calls.plivo.signatures import plivo_signed
 
@@ -110,11 +111,6 @@ def answered_by_at_answer(call: Call) -> None:
     """Outbound without machine detection: nobody will tell us who answered."""
     if call.direction == Call.Direction.OUTBOUND and not (call.agent_snapshot or {}).get("machine_detection", True):
         call.answered_by = call.answered_by or Call.AnsweredBy.UNKNOWN
-
-
-def plivo_params(request: HttpRequest) -> dict[str, str]:
-    source = request.POST if request.method == "POST" else request.GET
-    return {key: source.get(key, "") for key in source}
 
 
 def find_call(params: dict[str, str], placed: int | None) -> Call | None:

@@ -67,3 +67,19 @@ def refused(params: dict[str, str]) -> HttpResponse | None:
     else:
         reason = too_long(params)
     return HttpResponseBadRequest(reason, content_type="text/plain") if reason else None
+
+
+# <Speak> and <Dial callerId>: the languages Plivo's Speak voices cover, and the number the person is shown.
+SPEAK_LANGUAGES = {"en-US", "en-GB", "en-AU", "en-IN", "fr-FR", "fr-CA", "de-DE", "es-ES", "es-US", "it-IT"}
+SPEAK_LANGUAGES |= {"pt-BR", "pt-PT", "nl-NL", "da-DK", "sv-SE", "pl-PL", "ru-RU", "ja-JP", "ko-KR", "zh-CN"}
+
+
+def caller_id(call: Call) -> str:
+    """What the person's phone shows: our agent's number on outbound calls, the caller's on inbound ones (ours
+    when the caller's is not a phone number, e.g. a SIP URI or withheld)."""
+    ours, theirs = (call.from_number, call.to_number)
+    if call.direction == Call.Direction.INBOUND:
+        ours, theirs = call.to_number, call.from_number
+        if theirs.startswith("+") and theirs[1:].isdigit():
+            return theirs
+    return ours if ours.startswith("+") else ""

@@ -25,10 +25,10 @@ from calls import transfers
 from calls.config import call_config
 from calls.models import Call, CallEvent
 from calls.plivo.answer_xml import decline_response, stream_response
-from calls.plivo.params import refused
+from calls.plivo.http import missing, plivo_params, websocket_url, xml
+from calls.plivo.params import SPEAK_LANGUAGES, caller_id, refused
 from calls.plivo.signatures import plivo_signed, site_base
 from calls.plivo.tokens import make_stream_token, stream_path
-from calls.plivo.webhooks import missing, plivo_params, websocket_url, xml
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,6 @@ CONFIRM_KEY = "1"
 WHISPER_SALT = "calls.transfer-whisper"
 WHISPER_MAX_AGE = 3600
 NOBODY = "Sorry, nobody is available to take your call. Goodbye."
-SPEAK_LANGUAGES = {"en-US", "en-GB", "en-AU", "en-IN", "fr-FR", "fr-CA", "de-DE", "es-ES", "es-US", "it-IT"}
-SPEAK_LANGUAGES |= {"pt-BR", "pt-PT", "nl-NL", "da-DK", "sv-SE", "pl-PL", "ru-RU", "ja-JP", "ko-KR", "zh-CN"}
 
 
 def whisper_token(call_uuid: str) -> str:
@@ -50,17 +48,6 @@ def whisper_call_uuid(token: str) -> str | None:
         return signing.TimestampSigner(salt=WHISPER_SALT).unsign(token, max_age=WHISPER_MAX_AGE)
     except signing.BadSignature:
         return None
-
-
-def caller_id(call: Call) -> str:
-    """What the person's phone shows: our agent's number on outbound calls, the caller's on inbound ones (ours
-    when the caller's is not a phone number, e.g. a SIP URI or withheld)."""
-    ours, theirs = (call.from_number, call.to_number)
-    if call.direction == Call.Direction.INBOUND:
-        ours, theirs = call.to_number, call.from_number
-        if theirs.startswith("+") and theirs[1:].isdigit():
-            return theirs
-    return ours if ours.startswith("+") else ""
 
 
 def dial_response(request: HttpRequest, call: Call, target: transfers.Target) -> str:

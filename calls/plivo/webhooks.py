@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -16,10 +16,12 @@ from agents.versioning import call_snapshot
 from calls.config import call_config
 from calls.memory import memory_lines, memory_number
 from calls.models import Call, CallEvent
+from calls.plivo import listen_webhooks as listen
 from calls.plivo import outbound_webhooks as outbound
 from calls.plivo.answer_xml import decline_response, stream_response
+from calls.plivo.http import absolute, missing, plivo_params, websocket_url, xml
 from calls.plivo.params import call_direction, duration_seconds, refused, stored_number
-from calls.plivo.signatures import plivo_signed, site_base
+from calls.plivo.signatures import plivo_signed
 from calls.plivo.tokens import make_stream_token, stream_path
 from calls.scenarios.prepared import prepared_agent
 from streaming.providers.line_prep import prepare_in_background
@@ -28,32 +30,6 @@ log = logging.getLogger(__name__)
 
 NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
 FAILED_STATUSES = {"busy", "failed", "timeout", "no-answer", "cancel"}
-
-
-def plivo_params(request: HttpRequest) -> dict[str, str]:
-    source = request.POST if request.method == "POST" else request.GET
-    return {key: source.get(key, "") for key in source}
-
-
-def missing(params: dict[str, str], *names: str) -> HttpResponse | None:
-    absent = [n for n in names if not params.get(n)]
-    if absent:
-        return HttpResponseBadRequest(f"Missing required parameter(s): {', '.join(absent)}", content_type="text/plain")
-    return None
-
-
-def xml(document: str) -> HttpResponse:
-    return HttpResponse(document, content_type="application/xml")
-
-
-def absolute(request: HttpRequest, path: str) -> str:
-    return site_base(request) + path
-
-
-def websocket_url(request: HttpRequest, path: str) -> str:
-    base = site_base(request)
-    scheme, _, rest = base.partition("://")
-    return f"{'wss' if scheme == 'https' else 'ws'}://{rest}{path}"
 
 
 def routed_number(params: dict[str, str]) -> PhoneNumber | None:
@@ -204,6 +180,3 @@ def stream_status(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"status": "unknown call"}, status=404)
     CallEvent.objects.create(call=call, kind="stream-status", data=params)
     return JsonResponse({"status": "recorded"})
-
-
-from calls.plivo import listen_webhooks as listen  # noqa: E402 - it builds on this module's helpers

@@ -20,6 +20,13 @@ from streaming.providers.offline.sphinx_models import GRAMMAR_SEARCH, Domain, bu
 SAMPLE_RATE = 16000
 PIECE_BYTES = 1280  # 40 ms of 16 kHz PCM16 per process_raw call
 DEFAULT_MAX_DECODERS = 4
+# Where every call's first utterance starts pocketsphinx's cepstral mean: telephone speech through our μ-law 8 kHz →
+# 16 kHz path (measured on offline-synthesized speech), instead of the model's wideband default ("40,3,-1,0…"),
+# which misheard short first utterances ("how much does a haircut cost" → "how much okay"). A call then goes on from
+# its own caller's mean (``CallDecoding``), never another call's: a pooled decoder keeps no caller's audio.
+TELEPHONE_CMN = (
+    "50.6072,-0.274096,1.33378,13.8838,8.15388,-3.58078,-5.37485,-6.44474,-8.30452,3.15159,-4.65774,0.497751,-3.19199"
+)
 DECODE_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sphinx")  # GIL-bound: more threads only queue
 
 
@@ -32,6 +39,7 @@ class Recognizer:
         self.free_search = self.decoder.current_search()
         self.audio = bytearray()
         self.in_utterance = False
+        self.cepstral_mean = TELEPHONE_CMN  # after the last utterance's first pass: its caller's channel
         self._warm_up()
 
     def _warm_up(self) -> None:
@@ -40,8 +48,11 @@ class Recognizer:
         self.process(bytes(PIECE_BYTES * 5))
         self.finish()
 
-    def begin(self) -> None:
+    def begin(self, cepstral_mean: str = TELEPHONE_CMN) -> None:
+        """A new utterance from ``cepstral_mean`` (the caller's own, or the telephone prior): pocketsphinx adapts the
+        mean to the audio it decodes, and a pooled decoder must not carry another call's audio into this one."""
         self.audio.clear()
+        self.decoder.set_cmn(cepstral_mean)
         self.decoder.start_utt()
         self.in_utterance = True
 
@@ -58,6 +69,7 @@ class Recognizer:
     def finish(self) -> str:
         """End the utterance and return its final text (may be empty)."""
         self.abort()
+        self.cepstral_mean = self.decoder.get_cmn()
         free_text = self.partial()
         return choose_text(free_text, self._decode_again(GRAMMAR_SEARCH), self.domain)
 

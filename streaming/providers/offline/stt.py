@@ -20,7 +20,13 @@ from collections.abc import AsyncIterator
 from streaming.providers.base import ProviderError, SpeechToText, Transcript
 from streaming.providers.config import CallConfig
 from streaming.providers.offline.sphinx_models import Domain, domain_for
-from streaming.providers.offline.sphinx_pool import DECODE_EXECUTOR, Recognizer, RecognizerPool, default_pool
+from streaming.providers.offline.sphinx_pool import (
+    DECODE_EXECUTOR,
+    TELEPHONE_CMN,
+    Recognizer,
+    RecognizerPool,
+    default_pool,
+)
 from streaming.providers.offline.sphinx_segmenter import FRAME_BYTES, SpeechSegmenter
 
 ULAW_FRAME_BYTES = FRAME_BYTES // 2
@@ -66,6 +72,7 @@ class CallDecoding:
         self.ratecv_state: tuple | None = None
         self.partial_text = ""
         self.partial_at = 0.0
+        self.cepstral_mean = TELEPHONE_CMN  # this caller's, once an utterance was decoded
 
     def run(self, ops: list[tuple[str, bytes]]) -> tuple[list[Transcript], list[tuple[str, bytes]]]:
         """Apply ``ops``; returns the transcripts and the ops left over when no recognizer was free."""
@@ -108,7 +115,7 @@ class CallDecoding:
             self.recognizer = self.pool.try_acquire(self.domain)
             if self.recognizer is None:
                 return False
-            self.recognizer.begin()
+            self.recognizer.begin(self.cepstral_mean)
             self.recognizer.process(bytes(self.waiting))
             self.waiting.clear()
         return True
@@ -119,6 +126,7 @@ class CallDecoding:
         if not self._checkout() or self.recognizer is None:
             return False
         text = self.recognizer.finish()
+        self.cepstral_mean = self.recognizer.cepstral_mean
         self._release()
         self.speaking = False
         if text:
