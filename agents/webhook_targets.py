@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 
@@ -73,3 +74,18 @@ def checked_addresses(url: str) -> list[str]:
                 "(WEBHOOK_ALLOW_PRIVATE_TARGETS=1 allows private ones)."
             )
     return addresses
+
+
+def pinned(url: str, addresses: list[str]) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """(URL, extra headers, httpx extensions) to send to: the host replaced by the first checked address, so that a
+    DNS answer that changes after the check cannot point the request elsewhere; Host and the TLS server name stay
+    the original host's. The URL as is when there are no addresses (private targets allowed)."""
+    if not addresses:
+        return url, {}, {}
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    address = f"[{addresses[0]}]" if ":" in addresses[0] else addresses[0]
+    port = f":{parts.port}" if parts.port else ""
+    host_header = (f"[{host}]" if ":" in host else host) + port
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return urlunsplit(parts._replace(netloc=address + port)), {"Host": host_header}, extensions

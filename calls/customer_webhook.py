@@ -8,12 +8,11 @@ import hashlib
 import hmac
 import json
 import time
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from django.core.serializers.json import DjangoJSONEncoder
 
-from agents.webhook_targets import UnresolvableTarget, WebhookTargetError, checked_addresses
+from agents.webhook_targets import UnresolvableTarget, WebhookTargetError, checked_addresses, pinned
 from calls.export import call_as_dict
 from calls.models import Call, CallEvent
 
@@ -53,28 +52,12 @@ def webhook_target(call: Call) -> tuple[str, str] | None:
     return call.agent.webhook_url, call.agent.webhook_secret
 
 
-def pinned(url: str) -> tuple[str, dict[str, str], dict[str, str]]:
-    """(URL, extra headers, httpx extensions) to send to: the host replaced by an address checked to be public, so
-    that a DNS answer that changes after the check cannot point the POST elsewhere; Host and the TLS server name
-    stay the original host's. The URL as is when private targets are allowed. Raises the target errors."""
-    addresses = checked_addresses(url)
-    if not addresses:
-        return url, {}, {}
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    address = f"[{addresses[0]}]" if ":" in addresses[0] else addresses[0]
-    port = f":{parts.port}" if parts.port else ""
-    host_header = (f"[{host}]" if ":" in host else host) + port
-    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
-    return urlunsplit(parts._replace(netloc=address + port)), {"Host": host_header}, extensions
-
-
 def post(url: str, secret: str, body: bytes, call_uuid: str, timestamp: int | None = None) -> int:
     """One delivery attempt; returns the 2xx status or raises a Transient/Permanent error (a refused target is
     permanent, an unresolvable host transient)."""
     timestamp = int(time.time()) if timestamp is None else timestamp
     try:
-        target, host, extensions = pinned(url)
+        target, host, extensions = pinned(url, checked_addresses(url))
     except UnresolvableTarget as exc:
         raise TransientWebhookError(str(exc)) from exc
     except WebhookTargetError as exc:

@@ -28,6 +28,7 @@ import httpx
 
 from agents.actions import Tool
 from agents.tool_targets import UnresolvableTarget, WebhookTargetError, checked_tool_addresses
+from agents.webhook_targets import pinned
 from calls.records import on_db_threads
 
 log = logging.getLogger(__name__)
@@ -118,20 +119,6 @@ def request_parts(method: str, url: str, arguments: dict[str, Any]) -> tuple[str
         return urlunsplit(parts._replace(query=full)), query, None
     body = json.dumps(arguments, separators=(",", ":"), ensure_ascii=False)
     return url, body, body.encode()
-
-
-def pinned(url: str, addresses: list[str]) -> tuple[str, dict[str, str], dict[str, Any]]:
-    """The URL with its host replaced by the checked address (a DNS answer changing after the check cannot move
-    the request), with the original Host header and TLS server name."""
-    if not addresses:
-        return url, {}, {}
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    address = f"[{addresses[0]}]" if ":" in addresses[0] else addresses[0]
-    port = f":{parts.port}" if parts.port else ""
-    host_header = (f"[{host}]" if ":" in host else host) + port
-    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
-    return urlunsplit(parts._replace(netloc=address + port)), {"Host": host_header}, extensions
 
 
 async def read_bounded(response: httpx.Response, limit: int = MAX_RESPONSE_BYTES) -> tuple[bytes, bool]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+
+from streaming.audio import FRAME_BYTES, Framer
 
 MAX_LAG_MS = 2000
 BYTES_PER_MS = 8  # μ-law at 8 kHz
@@ -102,3 +105,31 @@ class InboundStats:
             "flood_dropped_frames": self.flood_dropped_frames,
             "inbound_lag_p99_ms": self.lag_p99_ms(),
         }
+
+
+class InboundAudio:
+    """One side's audio from the socket: admitted against the flood guard and counted as it arrives (``feed``, never
+    blocks), read back by its own task as 20 ms frames (``frames``)."""
+
+    def __init__(self, opened_at: float) -> None:
+        self.stats = InboundStats()
+        self.flood = FloodGuard(opened_at)
+        self._framer = Framer()
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def feed(self, audio: bytes, timestamp_ms: int | None = None) -> Admit:
+        verdict = self.flood.admit(len(audio))
+        if verdict is Admit.ACCEPT:
+            self.stats.received(timestamp_ms)
+            self._queue.put_nowait(audio)
+        else:
+            self.stats.received(None)
+            self.stats.flood_dropped_frames += 1
+        return verdict
+
+    async def frames(self) -> AsyncIterator[bytes]:
+        while True:
+            chunk = await self._queue.get()
+            self.stats.processed()
+            for frame in self._framer.push(chunk) if len(chunk) != FRAME_BYTES else (chunk,):
+                yield frame

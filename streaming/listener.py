@@ -6,13 +6,12 @@ are the call's tasks that do the work.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
 from streaming import turns
-from streaming.audio import FRAME_BYTES, Framer, SpeechDetector, VadQuiet, VadSpeechEnd, VadSpeechStart, VadVoiced
-from streaming.inbound import Admit, FloodGuard, InboundStats
+from streaming.audio import SpeechDetector, VadQuiet, VadSpeechEnd, VadSpeechStart, VadVoiced
+from streaming.inbound import Admit, InboundAudio
 from streaming.providers.base import ProviderError, SpeechToText
 from streaming.recording import CallRecorder
 
@@ -33,16 +32,14 @@ class Listener:
         opened_at: float,
     ) -> None:
         self.stt = stt
-        self.stats = InboundStats()
-        self.flood = FloodGuard(opened_at)
+        self.inbound = InboundAudio(opened_at)
+        self.stats, self.flood = self.inbound.stats, self.inbound.flood
         self._dispatch = dispatch
         self._recorder = recorder
         self._on_partial = on_partial
         self._on_stt_failure = on_stt_failure
         self._restart_stt = restart_stt
         self._detector = SpeechDetector(end_of_speech_ms=end_of_speech_ms)
-        self._framer = Framer()
-        self._inbound: asyncio.Queue[bytes | None] = asyncio.Queue()
         # stream time (ms of caller audio) and monotonic marks of the caller's current or last utterance
         self.caller_ms = 0
         self.speech_onset_ms = 0
@@ -53,20 +50,11 @@ class Listener:
 
     def feed(self, audio: bytes, timestamp_ms: int | None = None) -> Admit:
         """A media frame from the socket. Only queues, unless it is too far ahead of real time (see FloodGuard)."""
-        verdict = self.flood.admit(len(audio))
-        if verdict is Admit.ACCEPT:
-            self.stats.received(timestamp_ms)
-            self._inbound.put_nowait(audio)
-        else:
-            self.stats.received(None)
-            self.stats.flood_dropped_frames += 1
-        return verdict
+        return self.inbound.feed(audio, timestamp_ms)
 
     async def read_audio(self) -> None:
-        while (chunk := await self._inbound.get()) is not None:
-            self.stats.processed()
-            for frame in self._framer.push(chunk) if len(chunk) != FRAME_BYTES else (chunk,):
-                self._process_frame(frame)
+        async for frame in self.inbound.frames():
+            self._process_frame(frame)
 
     def _process_frame(self, frame: bytes) -> None:
         at_ms = self.caller_ms

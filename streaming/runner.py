@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Protocol
 
 from django.conf import settings
 from django.utils import timezone
@@ -35,6 +34,7 @@ from streaming.recording import CallRecorder
 from streaming.reply import TurnTiming
 from streaming.session import Session, State
 from streaming.speaker import Speaker
+from streaming.stream_ending import CloseSocket, StreamEnding
 from streaming.task_set import TaskSet
 
 log = logging.getLogger(__name__)
@@ -45,11 +45,7 @@ BEEP_QUIET_S = 1.5  # a machine answered: this much quiet after its greeting and
 BEEP_WAIT_MAX_S = 30.0  # ... or after this long, whatever the machine still plays
 
 
-class CloseSocket(Protocol):
-    def __call__(self, code: int | None = None, reason: str | None = None) -> Awaitable[None]: ...
-
-
-class CallRunner:
+class CallRunner(StreamEnding):
     def __init__(
         self,
         call: LiveCall,
@@ -196,22 +192,6 @@ class CallRunner:
                 await asyncio.wait_for(provider.close(), 10)
             except Exception:
                 log.warning("Closing %s failed", type(provider).__name__, exc_info=True)
-
-    def end_stream(self, code: int, reason: str) -> None:
-        """End the call from inside (a part failed, a flood): close the socket with ``code``, then stop."""
-        if self._ending is not None or self._stopping is not None:
-            return
-        log.warning("Call %s: ending the stream with %d: %s", self.call.call_uuid, code, reason)
-        self._ending = asyncio.get_running_loop().create_task(self._end(code, reason))
-
-    async def _end(self, code: int, reason: str) -> None:
-        try:
-            await self._close_socket(code=code, reason=reason)
-        finally:
-            await self.stop()
-
-    def _task_failed(self, exc: BaseException) -> None:
-        self.end_stream(plivo.CLOSE_ERROR, f"internal error ({type(exc).__name__})")
 
     # ---- what the consumer hands over ----
     def handle(self, event: plivo.Event) -> None:

@@ -88,7 +88,7 @@ def frozen_clock(monkeypatch):
     def frozen(opened_at: float, **kwargs) -> FloodGuard:
         return FloodGuard(opened_at, clock=lambda: opened_at, **kwargs)
 
-    monkeypatch.setattr("streaming.listener.FloodGuard", functools.partial(frozen))
+    monkeypatch.setattr("streaming.inbound.FloodGuard", functools.partial(frozen))
 
 
 async def started_without_pump(call_uuid: str = "call-1") -> PlivoCaller:

@@ -229,8 +229,11 @@ async def test_parallel_tool_calls_run_together_and_all_results_go_back(engine, 
     TRANSCRIPTS.append("Where are my orders one and two?")
     calls = [order_call('{"order_id": "1"}', "call_a"), order_call('{"order_id": "2"}', "call_b")]
     openai_fake.script(ChatScript(content="", tool_calls=calls), ChatScript(content="Both have shipped."))
-    replies = [Reply(body=b'{"order": "one"}', delay=0.4), Reply(body=b'{"order": "two"}', delay=0.4)]
-    with ToolReceiver(replies) as receiver:
+    replies = {
+        "call_a": Reply(body=b'{"order": "one"}', delay=0.4),
+        "call_b": Reply(body=b'{"order": "two"}', delay=0.4),
+    }
+    with ToolReceiver(by_tool_call=replies) as receiver:
         await sync_to_async(setup_agent)(receiver.url, {"wait_line": "Checking both."})
         caller = await start()
         await speak(caller)

@@ -14,6 +14,7 @@ from asgiref.sync import sync_to_async
 
 from agents.actions import Tool
 from agents.tool_targets import checked_tool_addresses
+from agents.webhook_targets import pinned
 from calls import tool_http
 from calls.tool_http import MAX_RESPONSE_BYTES, TOOL_RESULT_CHARS, ToolResult, call_tool, sign
 from tests.fakes.tool_receiver import Reply, ToolReceiver
@@ -224,7 +225,7 @@ def test_the_setting_allows_private_targets_and_plain_http_only_to_them(settings
 def test_a_public_https_target_is_pinned_to_its_checked_address(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [(2, 1, 6, "", ("93.184.216.34", 443))])
     assert checked_tool_addresses("https://tools.example.com/order") == ["93.184.216.34"]
-    url, host, extensions = tool_http.pinned("https://tools.example.com/order?x=1", ["93.184.216.34"])
+    url, host, extensions = pinned("https://tools.example.com/order?x=1", ["93.184.216.34"])
     assert (url, host, extensions) == (
         "https://93.184.216.34/order?x=1",
         {"Host": "tools.example.com"},

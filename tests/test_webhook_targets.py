@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from agents.webhook_targets import WebhookTargetError, checked_addresses
+from agents.webhook_targets import WebhookTargetError, checked_addresses, pinned
 from calls import customer_webhook
-from calls.customer_webhook import pinned, signature
+from calls.customer_webhook import signature
 from calls.models import CallEvent
 from calls.tasks import finalize_call
 from tests.call_factories import dental_agent, make_call
@@ -88,12 +88,14 @@ def test_explicit_allow_delivers_to_a_local_receiver(settings):
 def test_public_host_is_pinned_to_its_checked_address(monkeypatch):
     """The POST goes to the address that was checked (no second DNS lookup), with the original Host and TLS name."""
     monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [(2, 1, 6, "", ("93.184.215.14", 443))])
-    assert pinned("https://hooks.example.com/calls?x=1") == (
+    url = "https://hooks.example.com/calls?x=1"
+    assert pinned(url, checked_addresses(url)) == (
         "https://93.184.215.14/calls?x=1",
         {"Host": "hooks.example.com"},
         {"sni_hostname": "hooks.example.com"},
     )
-    assert pinned("http://hooks.example.com:8080/calls") == (
+    url = "http://hooks.example.com:8080/calls"
+    assert pinned(url, checked_addresses(url)) == (
         "http://93.184.215.14:8080/calls",
         {"Host": "hooks.example.com:8080"},
         {},

@@ -13,7 +13,7 @@ from rest_framework.request import Request
 
 from calls.api.views import MAX_ID
 from calls.models import Call
-from calls.ui.recordings import UnsatisfiableRange, file_response, parse_range, recording_file
+from calls.ui.recordings import recording_file, recording_response
 
 
 class CallRecording(generics.GenericAPIView):
@@ -33,19 +33,4 @@ class CallRecording(generics.GenericAPIView):
         path = recording_file(call)
         if path is None:
             raise NotFound("This call has no recording.")
-        size = path.stat().st_size
-        try:
-            byte_range = parse_range(request.headers.get("Range", ""), size)
-        except UnsatisfiableRange:
-            response = HttpResponse(status=416)
-            response["Content-Range"] = f"bytes */{size}"
-            return response
-        if byte_range is None:
-            response = file_response(request, path, 0, size - 1, 200)
-        else:
-            response = file_response(request, path, *byte_range, 206)
-            response["Content-Range"] = f"bytes {byte_range[0]}-{byte_range[1]}/{size}"
-        response["Accept-Ranges"] = "bytes"
-        response["Cache-Control"] = "private, max-age=0"
-        response["Content-Disposition"] = f'attachment; filename="call-{call.pk}.wav"'
-        return response
+        return recording_response(request, path, f"call-{call.pk}.wav", "attachment")

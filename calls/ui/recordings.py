@@ -82,6 +82,11 @@ def recording(request: HttpRequest, pk: int) -> HttpResponse:
     path = recording_file(call)
     if path is None:
         raise Http404("This call has no recording.")
+    return recording_response(request, path, f"call-{call.pk}.wav", "inline")
+
+
+def recording_response(request: HttpRequest, path: Path, filename: str, disposition: str) -> HttpResponse:
+    """The WAV at ``path``, whole or the ``Range`` asked for (206; 416 when unsatisfiable), never cached."""
     size = path.stat().st_size
     try:
         byte_range = parse_range(request.headers.get("Range", ""), size)
@@ -96,5 +101,5 @@ def recording(request: HttpRequest, pk: int) -> HttpResponse:
         response["Content-Range"] = f"bytes {byte_range[0]}-{byte_range[1]}/{size}"
     response["Accept-Ranges"] = "bytes"
     response["Cache-Control"] = "private, max-age=0"
-    response["Content-Disposition"] = f'inline; filename="call-{call.pk}.wav"'
+    response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
     return response

@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -33,6 +33,7 @@ from streaming.providers.base import ProviderError, SpeechToText
 from streaming.providers.config import CallConfig
 from streaming.providers.sentiment import create_sentiment, label
 from streaming.recording import CallRecorder
+from streaming.stream_ending import CloseSocket, StreamEnding
 from streaming.task_set import TaskSet
 
 log = logging.getLogger(__name__)
@@ -41,11 +42,7 @@ STATS_EVERY_S = 1.0
 ROLE_OF_TRACK = {plivo.INBOUND: "caller", plivo.OUTBOUND: "person"}
 
 
-class CloseSocket(Protocol):
-    def __call__(self, code: int | None = None, reason: str | None = None) -> Awaitable[None]: ...
-
-
-class ListenRunner:
+class ListenRunner(StreamEnding):
     def __init__(
         self,
         call: LiveCall,
@@ -173,21 +170,6 @@ class ListenRunner:
             log.exception("Call %s: finishing the stream's records failed", self.call.call_uuid)
         finally:
             await self._side.cancel_all()
-
-    def end_stream(self, code: int, reason: str) -> None:
-        if self._ending is not None or self._stopping is not None:
-            return
-        log.warning("Call %s: ending the stream with %d: %s", self.call.call_uuid, code, reason)
-        self._ending = asyncio.get_running_loop().create_task(self._end(code, reason))
-
-    async def _end(self, code: int, reason: str) -> None:
-        try:
-            await self._close_socket(code=code, reason=reason)
-        finally:
-            await self.stop()
-
-    def _task_failed(self, exc: BaseException) -> None:
-        self.end_stream(plivo.CLOSE_ERROR, f"internal error ({type(exc).__name__})")
 
     # ---- what the consumer hands over ----
     def handle(self, event: plivo.Event) -> None:

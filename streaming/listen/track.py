@@ -7,11 +7,10 @@ the call's tasks. Each side keeps its own audio clock: 20 ms per frame from the 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 
-from streaming.audio import FRAME_BYTES, FRAME_MS, Framer, SpeechDetector, VadSpeechEnd, VadSpeechStart
-from streaming.inbound import Admit, FloodGuard, InboundStats
+from streaming.audio import FRAME_MS, SpeechDetector, VadSpeechEnd, VadSpeechStart
+from streaming.inbound import Admit, InboundAudio
 from streaming.providers.base import ProviderError, SpeechToText
 
 MAX_STT_RESTARTS = 3
@@ -33,36 +32,25 @@ class Track:
     ) -> None:
         self.role = role
         self.stt = stt
-        self.stats = InboundStats()
-        self.flood = FloodGuard(opened_at)
+        self.inbound = InboundAudio(opened_at)
+        self.stats, self.flood = self.inbound.stats, self.inbound.flood
         self._on_frame = on_frame
         self._on_partial = on_partial
         self._on_final = on_final
         self._on_stt_failure = on_stt_failure
         self._restart_stt = restart_stt
         self._detector = SpeechDetector(end_of_speech_ms=end_of_speech_ms)
-        self._framer = Framer()
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.stream_ms = 0  # this side's audio so far
         self._segments: list[list[int | None]] = []  # VAD segments not yet claimed by a final: [onset, end|None]
         self._voice_end = 0  # just after this side's last voiced frame
         self._last_end = 0
 
     def feed(self, audio: bytes, timestamp_ms: int | None = None) -> Admit:
-        verdict = self.flood.admit(len(audio))
-        if verdict is Admit.ACCEPT:
-            self.stats.received(timestamp_ms)
-            self._queue.put_nowait(audio)
-        else:
-            self.stats.received(None)
-            self.stats.flood_dropped_frames += 1
-        return verdict
+        return self.inbound.feed(audio, timestamp_ms)
 
     async def read_audio(self) -> None:
-        while (chunk := await self._queue.get()) is not None:
-            self.stats.processed()
-            for frame in self._framer.push(chunk) if len(chunk) != FRAME_BYTES else (chunk,):
-                self._process(frame)
+        async for frame in self.inbound.frames():
+            self._process(frame)
 
     def _process(self, frame: bytes) -> None:
         at_ms = self.stream_ms

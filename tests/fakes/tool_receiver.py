@@ -28,10 +28,12 @@ class Received:
 
 
 class ToolReceiver:
-    """Answers each request with the next scripted Reply (then the default Reply)."""
+    """Answers each request with the Reply for its X-Tool-Call-Id in ``by_tool_call`` (parallel requests arrive in
+    any order), else the next scripted Reply (then the default Reply)."""
 
-    def __init__(self, replies: list[Reply] | None = None) -> None:
+    def __init__(self, replies: list[Reply] | None = None, by_tool_call: dict[str, Reply] | None = None) -> None:
         self.replies = deque(replies or [])
+        self.by_tool_call = dict(by_tool_call or {})
         self.requests: list[Received] = []
         self.stopping = threading.Event()
         self.bytes_sent = 0
@@ -45,7 +47,9 @@ class ToolReceiver:
                 body = self.rfile.read(length) if length else b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 receiver.requests.append(Received(self.command, self.path, headers, body))
-                reply = receiver.replies.popleft() if receiver.replies else Reply()
+                reply = receiver.by_tool_call.get(headers.get("x-tool-call-id", ""))
+                if reply is None:
+                    reply = receiver.replies.popleft() if receiver.replies else Reply()
                 if reply.delay and receiver.stopping.wait(reply.delay):
                     return
                 self.send_response(reply.status)
