@@ -8,31 +8,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.utils.text import slugify
 
+from agents.choices import INTERRUPTION_CHOICES, LLM_CHOICES, STT_CHOICES, TTS_CHOICES, VOICEMAIL_CHOICES
 from agents.validators import validate_e164, validate_identifier, validate_language
-
-STT_CHOICES = [
-    ("auto", "Auto (Azure when configured, else offline)"),
-    ("azure", "Azure Speech"),
-    ("offline", "Offline (pocketsphinx)"),
-]
-LLM_CHOICES = [
-    ("auto", "Auto (OpenAI when configured, else offline)"),
-    ("openai", "OpenAI-compatible"),
-    ("offline", "Offline (no AI)"),
-]
-TTS_CHOICES = [
-    ("auto", "Auto (Azure when configured, else offline)"),
-    ("azure", "Azure Speech"),
-    ("offline", "Offline (eSpeak NG)"),
-]
-VOICEMAIL_CHOICES = [
-    ("message", "Leave the voicemail message"),
-    ("hangup", "Hang up"),
-]
-INTERRUPTION_CHOICES = [
-    ("resume", "Stop on voice, resume after “mm-hmm” or noise"),
-    ("words", "Stop once a real word is recognised"),
-]
 
 
 def new_webhook_secret() -> str:
@@ -185,6 +162,9 @@ class Agent(models.Model):
         help_text="Off: every saved change takes the next call. On: changes wait in the draft until published; "
         "calls use the published version (test numbers take the draft).",
     )
+    publish_after_scenarios = models.BooleanField(
+        "publish only tested versions", default=False, help_text="Publish a version once all its scenarios passed."
+    )
     published_version = models.ForeignKey(
         "agents.AgentVersion",
         null=True,
@@ -285,7 +265,14 @@ class Agent(models.Model):
 
 
 RELATIONS = ("faq", "extraction_fields", "tools", "transfer_destinations")
-NOT_SNAPSHOTTED = ("created_at", "updated_at", "webhook_secret", "drafts", "published_version")
+NOT_SNAPSHOTTED = (
+    "created_at",
+    "updated_at",
+    "webhook_secret",
+    "drafts",
+    "published_version",
+    "publish_after_scenarios",
+)
 REQUIRED_TEXT = tuple(
     f.name
     for f in Agent._meta.concrete_fields

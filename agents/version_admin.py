@@ -42,11 +42,13 @@ class AgentVersionsMixin(admin.ModelAdmin):
         return own + super().get_urls()
 
     def get_fieldsets(self, request: HttpRequest, obj: Agent | None = None) -> list:
-        """The fieldsets with "edits are drafts" beside the version (unless a fieldset already shows it)."""
+        """The fieldsets with "edits are drafts" and "publish only tested versions" beside the version (unless a
+        fieldset already shows them)."""
         fieldsets = list(super().get_fieldsets(request, obj))
-        if fieldsets and not any("drafts" in flatten(options.get("fields", ())) for _, options in fieldsets):
+        shown = {name for _, options in fieldsets for name in flatten(options.get("fields", ()))}
+        if fieldsets and (extra := [f for f in ("drafts", "publish_after_scenarios") if f not in shown]):
             name, options = fieldsets[0]
-            fieldsets[0] = (name, {**options, "fields": [*options.get("fields", ()), "drafts"]})
+            fieldsets[0] = (name, {**options, "fields": [*options.get("fields", ()), *extra]})
         return fieldsets
 
     # ---- one save, one version ----
@@ -188,7 +190,11 @@ class AgentVersionsMixin(admin.ModelAdmin):
             return HttpResponseRedirect(back)
         raw = request.POST.get("number", "")
         version = self._version(agent, _number(raw, 0)) if raw else None
-        published = versioning.publish(agent, version)
+        try:
+            published = versioning.publish(agent, version)
+        except versioning.PublishRefused as refused:
+            messages.error(request, str(refused))
+            return HttpResponseRedirect(back if raw == "" else reverse("admin:agents_agent_versions", args=[agent.pk]))
         messages.success(request, f"Published version {published.number}: the next calls run it.")
         return HttpResponseRedirect(back if raw == "" else reverse("admin:agents_agent_versions", args=[agent.pk]))
 

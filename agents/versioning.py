@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
+from django.dispatch import Signal
 
 from agents.models import Agent, ExtractionField, FaqEntry, Tool, TransferDestination
 from agents.versions import AgentVersion
@@ -144,12 +145,23 @@ def draft_differs(agent: Agent) -> bool:
     return latest is not None and latest.pk != agent.published_version_id
 
 
+# Sent before a version is published (agent=, version=); a receiver refuses by raising PublishRefused (the calls
+# app checks the agent's scenarios: calls/signals.py). The agents app imports no other app.
+publishing = Signal()
+
+
+class PublishRefused(Exception):
+    """Why a version cannot be published (e.g. its scenarios have not all passed)."""
+
+
 def publish(agent: Agent, version: AgentVersion | None = None) -> AgentVersion:
-    """Make ``version`` (default: the draft, recorded first if it changed) the one calls run."""
+    """Make ``version`` (default: the draft, recorded first if it changed) the one calls run; ``PublishRefused`` when
+    a ``publishing`` receiver refuses it."""
     if version is None:
         version = record_version(agent) or latest_version(agent) or _never_none(agent)
     if version.agent_id != agent.pk:
         raise ValueError(f"version {version.pk} is not one of agent {agent.pk}'s")
+    publishing.send(sender=Agent, agent=agent, version=version)
     Agent.objects.filter(pk=agent.pk).update(published_version=version)
     agent.published_version = version
     return version

@@ -1,7 +1,8 @@
 """Signal receivers of the calls app (connected in ``CallsConfig.ready``).
 
 An agent saved → once the transaction commits, its fixed lines are prepared in the shared speech store by a Celery
-task (``calls.tasks.prepare_agent_lines``). The agents app knows nothing of this: it imports no other app.
+task (``calls.tasks.prepare_agent_lines``). A version about to be published → refused unless the agent's scenarios
+passed against it (when the agent asks for that). The agents app knows nothing of this: it imports no other app.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import logging
 from django.db import transaction
 from django.db.models.signals import post_save
 
-from agents.models import Agent
+from agents.models import Agent, AgentVersion
+from agents.versioning import PublishRefused, publishing
 
 log = logging.getLogger(__name__)
 
@@ -35,5 +37,22 @@ def enqueue_agent_lines(agent_id: int) -> None:
         log.warning("Could not queue prepare_agent_lines(%s): %s", agent_id, type(exc).__name__)
 
 
+def scenarios_must_pass(sender: type[Agent], agent: Agent, version: AgentVersion, **kwargs: object) -> None:
+    """With "publish only tested versions": every scenario of the agent has a passing run against ``version``."""
+    from calls.scenario_models import Scenario, ScenarioRun
+
+    if not agent.publish_after_scenarios:
+        return
+    passed = ScenarioRun.objects.filter(agent_version=version, status=ScenarioRun.Status.PASSED)
+    untested = Scenario.objects.filter(agent=agent).exclude(pk__in=passed.values("scenario_id"))
+    names = sorted(untested.values_list("name", flat=True))
+    if names:
+        raise PublishRefused(
+            f"Version {version.number} cannot be published: these scenarios have not passed against it: "
+            f"{', '.join(names)}. Run them against the draft (Calls › Scenarios), then publish."
+        )
+
+
 def connect() -> None:
     post_save.connect(agent_saved, sender=Agent, dispatch_uid="calls.prepare_agent_lines")
+    publishing.connect(scenarios_must_pass, sender=Agent, dispatch_uid="calls.scenarios_must_pass")

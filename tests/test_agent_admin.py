@@ -178,3 +178,12 @@ def test_editing_faq_inline_bumps_version(admin_client):
     assert agent.snapshot()["faq"] == [
         {"question": "Hours?", "keywords": ["hours"], "answer": "9-5", "tool": "", "tool_pattern": ""}
     ]
+
+
+def test_the_agent_list_shows_what_runs_not_the_raw_choices(admin_client, settings):
+    make_agent(llm_model="gpt-4o-mini")  # providers on "auto", and no keys: the offline engines run
+    page = admin_client.get("/admin/agents/agent/").content.decode()
+    assert "STT offline pocketsphinx · LLM offline FAQ engine (no AI) · TTS offline eSpeak NG" in page
+    settings.OPENAI_API_KEY = "sk-test"
+    page = admin_client.get("/admin/agents/agent/").content.decode()
+    assert "LLM OpenAI-compatible gpt-4o-mini" in page
