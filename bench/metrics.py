@@ -176,12 +176,17 @@ def turn_counts(calls: list[dict], records: dict[str, CallRecord]) -> dict[str, 
 
 
 def server_latency(records: Iterable[CallRecord]) -> dict[str, dict]:
-    """The engine's own view of each reply (Turn.latency): stt/llm/tts/send steps and voice-to-voice."""
+    """The engine's own view of each reply (Turn.latency): stt/llm/tts/send steps and voice-to-voice. Fixed lines'
+    records (``{"line": "greeting", …}``, stored since issue 18) are not replies: left out, so that runs of older and
+    newer engines compare the same thing."""
     steps: dict[str, list[float]] = {}
     for record in records:
         for turn in record.turns:
+            if "line" in turn.latency:
+                continue
             for name, value in turn.latency.items():
-                steps.setdefault(name, []).append(value)
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    steps.setdefault(name, []).append(value)
     reaction = [b["reaction_ms"] for r in records for b in r.barge_ins if b.get("reaction_ms") is not None]
     out = {name: spread(values, 50, 95) for name, values in sorted(steps.items())}
     return out | {"barge_in_reaction_ms": spread(reaction, 50, 95)}

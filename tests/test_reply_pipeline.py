@@ -130,12 +130,11 @@ class FakeTts:
 
 
 def test_speech_cache_key():
-    assert SpeechCache.key(FakeTts(), "en-US-Ava", "en-US", 1.0, 3, "Goodbye!") == (
+    assert SpeechCache.key(FakeTts(), "en-US-Ava", "en-US", 1.0, "Goodbye!") == (
         "FakeTts",
         "en-US-Ava",
         "en-US",
         1.0,
-        3,
         "Goodbye!",
     )
 

@@ -41,7 +41,7 @@ LINES = {
 
 
 def line_key(agent: Agent, text: str) -> tuple:
-    return SpeechCache.key(ScriptedTTS(), agent.voice, agent.language, agent.speaking_rate, agent.version, text)
+    return SpeechCache.key(ScriptedTTS(), agent.voice, agent.language, agent.speaking_rate, text)
 
 
 def shared_only(key: tuple) -> bytes | None:
@@ -66,8 +66,11 @@ def test_reply_module_re_exports_the_cache():
 
 def test_line_key_from_a_config():
     config = make_config(voice="en-US-Ava", language="en-US", speaking_rate=1.1, version=7)
-    assert SpeechCache.line_key(ScriptedTTS(), config, "Hi.") == ("ScriptedTTS", "en-US-Ava", "en-US", 1.1, 7, "Hi.")
-    key = ("ScriptedTTS", "v", "en-US", 1.0, 1, "Hi.")
+    assert SpeechCache.line_key(ScriptedTTS(), config, "Hi.") == ("ScriptedTTS", "en-US-Ava", "en-US", 1.1, "Hi.")
+    assert SpeechCache.line_key(ScriptedTTS(), config.replace(version=8), "Hi.") == SpeechCache.line_key(
+        ScriptedTTS(), config, "Hi."
+    )  # a new agent version (a changed FAQ) reuses the lines it did not change
+    key = ("ScriptedTTS", "v", "en-US", 1.0, "Hi.")
     assert store_name(key) == "speech-line:" + hashlib.sha256(repr(key).encode()).hexdigest()  # same in every process
 
 

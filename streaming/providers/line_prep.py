@@ -133,7 +133,7 @@ def greeting_stored(config: CallConfig, first_line: str, factory_path: str, cach
     name = _tts_names.get((factory_path, config.tts_provider))
     if name is None:
         return False
-    key = named_key(name, config.voice, config.language, config.speaking_rate, config.version, first_line)
+    key = named_key(name, config.voice, config.language, config.speaking_rate, first_line)
     return cache.get(key) is not None or cache.in_store_sync(key)
 
 
@@ -148,7 +148,7 @@ def prepare_in_background(config: CallConfig) -> bool:
         cache, factory_path = speech_cache.bound(), settings.VOICE_PROVIDER_FACTORY
         if greeting_stored(config, lines[0], factory_path, cache):
             return False
-        voice = (config.tts_provider, config.voice, config.language, config.speaking_rate, config.version)
+        voice = (config.tts_provider, config.voice, config.language, config.speaking_rate)
         job = (factory_path, *voice, tuple(lines))
         with _lock:
             if job in _running:

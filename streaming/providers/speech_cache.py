@@ -6,8 +6,8 @@
   else files under ``MEDIA_ROOT/speech-cache``. Entries expire after ``TTL_SECONDS``; lines over ``MAX_STORED_BYTES``
   are kept locally only. A store that is down or slow is a miss: logged (at most once a minute), never raised.
 
-A line's key is ``(TTS class, voice, language, rate, agent version, text)``: a new agent version never hears the
-audio of an older one. The shared store names it ``speech-line:<sha256 of the key's repr>``.
+A line's key is ``(TTS class, voice, language, rate, text)``: what decides the audio, and nothing else (an agent's
+new version, e.g. a changed FAQ, reuses the lines it did not change). The shared store names it ``speech-line:<sha256 of the key's repr>``.
 """
 
 from __future__ import annotations
@@ -173,13 +173,14 @@ class SpeechCache:
             self._local.entries.clear()
 
     @staticmethod
-    def key(tts: TextToSpeech, voice: str, language: str, rate: float, version: int, text: str) -> tuple:
-        return named_key(type(tts).__qualname__, voice, language, rate, version, text)
+    def key(tts: TextToSpeech, voice: str, language: str, rate: float, text: str) -> tuple:
+        return named_key(type(tts).__qualname__, voice, language, rate, text)
 
     @staticmethod
     def line_key(tts: TextToSpeech, config: CallConfig, text: str) -> tuple:
-        """The key of ``text`` spoken by ``tts`` with ``config``'s voice, language, rate and agent version."""
-        return SpeechCache.key(tts, config.voice, config.language, config.speaking_rate, config.version, text)
+        """The key of ``text`` spoken by ``tts`` with ``config``'s voice, language and rate. Not the agent's version:
+        the same words in the same voice are the same audio, so a new version (a changed FAQ) reuses its lines."""
+        return SpeechCache.key(tts, config.voice, config.language, config.speaking_rate, text)
 
     def get(self, key: tuple) -> bytes | None:
         with self._local.lock:
@@ -261,9 +262,9 @@ class SpeechCache:
             return False
 
 
-def named_key(tts_name: str, voice: str, language: str, rate: float, version: int, text: str) -> tuple:
+def named_key(tts_name: str, voice: str, language: str, rate: float, text: str) -> tuple:
     """``SpeechCache.key`` from the TTS class name rather than an instance."""
-    return (tts_name, voice, language, rate, version, text)
+    return (tts_name, voice, language, rate, text)
 
 
 speech_cache = SpeechCache()
