@@ -14,7 +14,6 @@ from agents.phone import normalize_phone
 from agents.tool_admin import FaqEntryForm, TransferDestinationInline
 from agents.validators import validate_webhook_url
 from agents.version_admin import AgentVersionsMixin
-from streaming.providers.effective import effective
 
 
 class PhoneNumberForm(forms.ModelForm):
@@ -115,7 +114,7 @@ class AgentForm(forms.ModelForm):
 @admin.register(Agent)
 class AgentAdmin(AgentVersionsMixin, admin.ModelAdmin):  # versions: history, diff, restore, publish
     form = AgentForm
-    list_display = ["name", "enabled", "language", "runs", "number_count", "version", "updated_at"]
+    list_display = ["name", "enabled", "language", "number_count", "version", "updated_at"]  # + calls/agent_list.py
     list_filter = [
         "enabled",
         "language",
@@ -196,14 +195,6 @@ class AgentAdmin(AgentVersionsMixin, admin.ModelAdmin):  # versions: history, di
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Agent]:
         return super().get_queryset(request).annotate(_numbers=Count("phone_numbers"))
-
-    @admin.display(description="what runs on the next call")
-    def runs(self, agent: Agent) -> str:
-        """What the agent's next call uses (not the raw choices: "auto" with no keys is the offline engines)."""
-        now = effective(
-            agent.stt_provider, agent.llm_provider, agent.tts_provider, model=agent.llm_model, voice=agent.voice
-        )
-        return " · ".join(f"{stage.stage} {stage.name}" for stage in now.stages)
 
     @admin.display(description="numbers", ordering="_numbers")
     def number_count(self, agent: Agent) -> int:

@@ -51,7 +51,7 @@ def parse_headers(text: str) -> dict[str, str]:
     """The headers textarea: a JSON object of header names to string values."""
     try:
         value = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise ValidationError(f"The headers are not valid JSON: {exc.msg} (line {exc.lineno}).") from None
     if not isinstance(value, dict):
         raise ValidationError('The headers must be a JSON object, e.g. {"Authorization": "Bearer …"}.')

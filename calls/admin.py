@@ -7,6 +7,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from calls import agent_list  # noqa: F401 - the agent list with what runs on each next call
 from calls.api import key_admin  # noqa: F401 - registers the API keys
 from calls.campaigns import admin as campaign_admin  # noqa: F401 - registers campaigns and do-not-call
 from calls.memory_admin import erase_caller_memory_of_calls

@@ -23,6 +23,13 @@ class ScenarioForm(forms.ModelForm):
     class Meta:
         model = Scenario
         fields = ["agent", "name", "script", "expectations", "caller_persona", "caller_goal", "max_turns"]
+        help_texts = {
+            "caller_persona": "A simulated caller (needs an OpenAI-compatible LLM where the scenario runs): who "
+            "they are, e.g. “Sam, a busy parent, polite but in a hurry”. With script lines too, the lines come first.",
+            "caller_goal": "What they want; they talk until it is met (or the agent ends the call), e.g. “find out "
+            "the opening hours and whether there is parking”.",
+            "max_turns": "The simulated caller's lines at most (script lines not counted).",
+        }
         widgets = {
             "script": forms.Textarea(attrs={"rows": 8, "cols": 90, "style": "font-family: monospace"}),
             "expectations": forms.Textarea(attrs={"rows": 8, "cols": 90, "style": "font-family: monospace"}),
@@ -42,8 +49,14 @@ class ScenarioForm(forms.ModelForm):
 
     def clean(self) -> dict:
         data = super().clean()
-        if not data.get("script") and not self.errors.get("script"):
-            self.add_error("script", "Add the caller's lines (a simulated caller with a persona is not supported yet).")
+        if self.errors.get("script"):
+            return data
+        persona, goal = data.get("caller_persona") or "", data.get("caller_goal") or ""
+        for problem in script.validate_caller(data.get("script") or [], persona, goal):
+            field = "script"  # the field that lacks something: the script, or the persona or goal of the pair
+            if bool(persona.strip()) != bool(goal.strip()):
+                field = "caller_goal" if persona.strip() else "caller_persona"
+            self.add_error(field, problem)
         return data
 
 
@@ -96,9 +109,12 @@ class ScenarioAdmin(admin.ModelAdmin):
     inlines = [ScenarioRunInline]
     actions = ["run_now", "run_draft"]
 
-    @admin.display(description="steps")
-    def steps(self, scenario: Scenario) -> int:
-        return len(scenario.script or [])
+    @admin.display(description="caller")
+    def steps(self, scenario: Scenario) -> str:
+        lines = f"{len(scenario.script or [])} step(s)" if scenario.script else ""
+        if script.simulated(scenario.caller_persona, scenario.caller_goal):
+            return " + ".join(filter(None, [lines, f"simulated caller (≤ {scenario.max_turns} turns)"]))
+        return lines or "—"
 
     @admin.display(description="expectations")
     def expectation_count(self, scenario: Scenario) -> int:

@@ -1,4 +1,5 @@
-"""A scenario's caller script: validated steps → the simulator's caller turns.
+"""A scenario's caller: the script's validated steps → the simulator's caller turns; and whether a scenario has a
+caller at all (script lines, a simulated caller with a persona and a goal, or both: the lines first).
 
 Steps, in order: ``{"say": "text"}`` (spoken by the offline TTS), ``{"wav": "/path/file.wav"}``, ``{"dtmf": "1#"}``,
 ``{"wait_ms": 2000}`` (more silence before the next step). ``"barge_in_ms": N`` on a say/wav step makes the caller
@@ -73,6 +74,21 @@ def validate(script: Any) -> list[str]:
     if not problems and script and not any(k in s for s in script for k in ("say", "wav", "dtmf")):
         problems.append("The script only waits: add a say, wav or dtmf step.")
     return problems
+
+
+def simulated(persona: str, goal: str) -> bool:
+    """Whether a scenario has a simulated caller (an LLM playing ``persona`` towards ``goal``)."""
+    return bool(persona.strip() and goal.strip())
+
+
+def validate_caller(script: Any, persona: str, goal: str) -> list[str]:
+    """What is missing for a scenario to have a caller (empty: it has one)."""
+    if bool(persona.strip()) != bool(goal.strip()):
+        missing = "goal" if persona.strip() else "persona"
+        return [f"A simulated caller needs both a persona and a goal: add the {missing}."]
+    if not script and not simulated(persona, goal):
+        return ["A scenario needs a caller: script lines, or a persona and a goal for a simulated caller (LLM)."]
+    return []
 
 
 def plan(script: list[dict], silence_ms: int) -> CallerPlan:

@@ -7,7 +7,8 @@
   are kept locally only. A store that is down or slow is a miss: logged (at most once a minute), never raised.
 
 A line's key is ``(TTS class, voice, language, rate, text)``: what decides the audio, and nothing else (an agent's
-new version, e.g. a changed FAQ, reuses the lines it did not change). The shared store names it ``speech-line:<sha256 of the key's repr>``.
+new version, e.g. a changed FAQ, reuses the lines it did not change). The shared store names it
+``speech-line:<sha256 of the key's repr>``.
 """
 
 from __future__ import annotations

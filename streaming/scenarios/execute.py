@@ -1,7 +1,8 @@
 """Carry out a scenario or replay run through the real server path: prepare the Call with the snapshot to test
 (calls/scenarios/prepared.py), place it with the simulator (signed answer webhook, stream socket, paced audio),
-then read what the server recorded and judge it (calls/scenarios/runs.py, expectations.py, replay.py). Needs the
-server's database."""
+then read what the server recorded and judge it (calls/scenarios/runs.py, expectations.py, replay.py). A scenario
+with a persona and a goal adds a simulated caller (an LLM: simulated_caller.py) after its script. Needs the server's
+database."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from agents.versions import AgentVersion
 from calls.models import Call
-from calls.scenario_models import ScenarioRun
+from calls.scenario_models import Scenario, ScenarioRun
 from calls.scenarios import expectations, replay, script
 from calls.scenarios.prepared import prepare_call
 from calls.scenarios.runs import (
@@ -23,7 +24,9 @@ from calls.scenarios.runs import (
     transcript_of,
     wait_for,
 )
+from streaming.providers.openai.client import configured as llm_configured
 from streaming.scenarios.caller import PlacementFailed, place
+from streaming.scenarios.simulated_caller import NEEDS_LLM, place_simulated
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +35,20 @@ SILENCE_MS = 600  # the caller's pause once the agent has finished (the simulato
 
 def execute(
     run: ScenarioRun, caller: script.CallerPlan, snapshot: dict, version: int | None, *, base_url: str, auth_token: str,
-    finalized: bool = False, variables: dict | None = None,
+    finalized: bool = False, variables: dict | None = None, simulated: Scenario | None = None,
 ) -> tuple[Call, dict, list[dict]]:  # fmt: skip
-    """Prepare and place the call of ``run``; the call, the simulator's result and the stored transcript."""
+    """Prepare and place the call of ``run``; the call, the simulator's result and the stored transcript.
+    ``simulated``: the scenario whose persona and goal a simulated caller plays after ``caller``'s turns."""
     call = prepare_call(run.agent, snapshot, version, variables)
     run.call = call
     run.agent_version = AgentVersion.objects.filter(agent=run.agent, number=version).first() if version else None
     run.save(update_fields=["call", "agent_version"])
     try:
-        result = place(call_uuid=call.call_uuid, to=call.to_number, caller=call.from_number, plan=caller,
-                       base_url=base_url, auth_token=auth_token)  # fmt: skip
+        if simulated is None:
+            result = place(call_uuid=call.call_uuid, to=call.to_number, caller=call.from_number, plan=caller,
+                           base_url=base_url, auth_token=auth_token)  # fmt: skip
+        else:
+            result = place_simulated(simulated, call, snapshot, caller, base_url=base_url, auth_token=auth_token)
     except PlacementFailed as exc:
         raise RunError(f"The simulated call failed: {exc}") from None
     call = wait_for(call, finalized=finalized)
@@ -54,31 +61,33 @@ def run_scenario(run: ScenarioRun, *, base_url: str, auth_token: str = "", versi
     try:
         if scenario is None:
             raise RunError("The scenario was deleted.")
-        if problems := script.validate(scenario.script) + expectations.validate(scenario.expectations):
+        persona, goal = scenario.caller_persona, scenario.caller_goal
+        problems = script.validate(scenario.script) + script.validate_caller(scenario.script, persona, goal)
+        if problems := problems + expectations.validate(scenario.expectations):
             raise RunError(" ".join(problems))
-        if not scenario.script:
-            raise RunError(
-                "This scenario has no caller script: a simulated caller (persona and goal) is not supported yet; "
-                "add the caller's lines."
-            )
+        simulated = scenario if script.simulated(persona, goal) else None
+        if simulated is not None and not llm_configured():
+            raise RunError(NEEDS_LLM)
         snapshot, number = snapshot_for(run.agent, draft=run.draft, version=version)
         finalized = any(expectations.kind_of(e) == "field" for e in scenario.expectations)
         caller = script.plan(scenario.script, SILENCE_MS)
         call, result, transcript = execute(
-            run, caller, snapshot, number, base_url=base_url, auth_token=auth_token, finalized=finalized
-        )
+            run, caller, snapshot, number, base_url=base_url, auth_token=auth_token, finalized=finalized,
+            simulated=simulated,
+        )  # fmt: skip
     except RunError as exc:
         return finish(run, ScenarioRun.Status.ERROR, error=str(exc))
     except Exception as exc:  # never a run stuck in "running"
         log.exception("Scenario run %s failed", run.pk)
         return finish(run, ScenarioRun.Status.ERROR, error=f"{type(exc).__name__}: {exc}")
     results = expectations.judge(scenario.expectations, outcome_of(call, transcript, result))
+    latencies = latencies_of(result) | ({"simulated_caller": result["simulated_caller"]} if simulated else {})
     error = result.get("error", "") if result.get("ended_by") == "error" else ""
     if error:
         return finish(run, ScenarioRun.Status.ERROR, results=results, transcript=transcript,
-                      latencies=latencies_of(result), error=error)  # fmt: skip
+                      latencies=latencies, error=error)  # fmt: skip
     status = ScenarioRun.Status.PASSED if all(r["passed"] for r in results) else ScenarioRun.Status.FAILED
-    return finish(run, status, results=results, transcript=transcript, latencies=latencies_of(result))
+    return finish(run, status, results=results, transcript=transcript, latencies=latencies)
 
 
 def run_replay(run: ScenarioRun, *, base_url: str, auth_token: str = "", version: int | None = None) -> ScenarioRun:

@@ -20,7 +20,7 @@ import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from streaming.simulator import wire
+from streaming.simulator import live_caller, wire
 from streaming.simulator.agent_audio import AgentAudio
 from streaming.simulator.audio_source import SILENT_FRAME_B64, AudioSourceError, CallerAudio, caller_audio
 from streaming.simulator.config import CallerTurn, CallScript
@@ -214,6 +214,8 @@ class SimulatedCall:
                 await self._speak(index + 1, turn, sound, barge_ms is not None)
                 if cfg.backchannels is not None and cfg.backchannels(index):
                     after_backchannel = await self._backchannel(index + 1)
+        if cfg.next_turn is not None:  # then a live caller's turns, until it is done
+            await live_caller.converse(self, len(self.turns))
         await self._wait_agent_done(cfg.reply_timeout_s)
         if cfg.hang_up_after_ms is None:
             await asyncio.Future()  # stay on the line until the server hangs up or max_seconds

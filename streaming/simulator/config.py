@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +68,9 @@ class CallScript:
     # ``listen_gap_ms`` after the previous one ended (negative: it starts while the other still talks).
     person_turns: Sequence[CallerTurn | str] = ()
     listen_gap_ms: int = 600
+    # A live caller (streaming/simulator/live_caller.py), e.g. an LLM playing a persona: after ``turns``, each time
+    # the agent has finished, ``next_turn(index)`` (0-based over all caller turns) gives the next one; None hangs up.
+    next_turn: Callable[[int], Awaitable[CallerTurn | None]] | None = None
 
     def caller_turns(self) -> list[CallerTurn]:
         return [t if isinstance(t, CallerTurn) else CallerTurn(text=t) for t in self.turns]

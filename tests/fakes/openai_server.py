@@ -12,6 +12,15 @@ Usage::
 
 Scripts are used in order, one per request; then ``fake.default`` answers (for a JSON response format
 request with no script: ``{}``). Streaming answers are SSE chunks exactly as OpenAI sends them.
+
+Several kinds of requests at once (e.g. an agent's streamed replies, a simulated caller, sentiment): routes pick
+their requests first, in the order they were added::
+
+    fake.route(streamed, answer=lambda body: ChatScript(content=reply_to(last_user_text(body))))
+    fake.route(system_contains("playing a caller"), ChatScript(content="Hi."), ChatScript(content="DONE"))
+
+A route with scripts answers the requests it matches with them, in order, until none are left (then the next
+route, the general scripts or the default answer); one with ``answer`` answers every request it matches.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -75,6 +85,37 @@ class RecordedRequest:
     body: Any
 
 
+@dataclass
+class Route:
+    """Requests ``match`` selects, answered by ``scripts`` (in order) or else by ``answer``."""
+
+    match: Callable[[dict[str, Any]], bool]
+    scripts: deque[ChatScript] = field(default_factory=deque)
+    answer: Callable[[dict[str, Any]], ChatScript] | None = None
+
+
+def streamed(body: dict[str, Any]) -> bool:
+    """A streamed request (the live reply; sentiment, analysis and others are not streamed)."""
+    return bool(body.get("stream"))
+
+
+def system_contains(text: str) -> Callable[[dict[str, Any]], bool]:
+    """Requests whose first message is a system message containing ``text``."""
+
+    def match(body: dict[str, Any]) -> bool:
+        messages = body.get("messages") or [{}]
+        first = messages[0] if isinstance(messages[0], dict) else {}
+        return first.get("role") == "system" and text in str(first.get("content") or "")
+
+    return match
+
+
+def last_user_text(body: dict[str, Any]) -> str:
+    """The content of the request's last user message ("" if none)."""
+    users = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
+    return str(users[-1].get("content") or "") if users else ""
+
+
 def error_body(status: int, code: str | None = None) -> dict[str, Any]:
     kind, default_code, message = ERROR_BODIES.get(status, ("server_error", None, f"HTTP {status}"))
     return {"error": {"message": message, "type": kind, "param": None, "code": code or default_code}}
@@ -87,6 +128,7 @@ class OpenAIFake:
         self.default = ChatScript(content="OK.")
         self.scripts: deque[ChatScript] = deque()
         self.requests: list[RecordedRequest] = []
+        self.routes: list[Route] = []
         self.abandoned_streams = 0  # streams the client closed before the end
         self.model_echo = "gpt-4o-mini-2024-07-18"
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -99,7 +141,23 @@ class OpenAIFake:
     def script(self, *scripts: ChatScript) -> None:
         self.scripts.extend(scripts)
 
+    def route(
+        self,
+        match: Callable[[dict[str, Any]], bool],
+        *scripts: ChatScript,
+        answer: Callable[[dict[str, Any]], ChatScript] | None = None,
+    ) -> Route:
+        """Answer the requests whose body ``match`` selects with ``scripts`` (in order), or always with ``answer``."""
+        added = Route(match, deque(scripts), answer)
+        self.routes.append(added)
+        return added
+
     def next_script(self, body: dict[str, Any]) -> ChatScript:
+        for route in self.routes:
+            if route.scripts and route.match(body):
+                return route.scripts.popleft()
+            if route.answer is not None and route.match(body):
+                return route.answer(body)
         if self.scripts:
             return self.scripts.popleft()
         response_format = (body.get("response_format") or {}).get("type")
