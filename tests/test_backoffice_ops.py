@@ -53,7 +53,7 @@ def no_sweeper_after():
 @pytest.mark.django_db(transaction=True)
 async def test_the_in_process_sweeper_finalizes_a_stream_ended_call_without_hangup(settings, no_sweeper_after):
     settings.SWEEPER_INTERVAL_SECONDS, settings.ORPHAN_CALL_MINUTES = 0.2, 10
-    assert settings.CELERY_TASK_ALWAYS_EAGER  # no beat: the server process sweeps
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # no broker, no beat (as `make run`): the server process sweeps
     stuck = await sync_to_async(stream_ended_call)("CA-stuck", 11)
     recent = await sync_to_async(stream_ended_call)("CA-recent", 1, await sync_to_async(lambda: stuck.agent)())
     app = sweeper_loop.StartsSweeper(inner_app)

@@ -105,6 +105,7 @@ def test_memory_off_keeps_the_snapshot_clean(client):
     assert "memory" not in Call.objects.get(call_uuid="CA-new").agent_snapshot
 
 
+@pytest.mark.django_db(transaction=True)  # remember/recall run on the engine's own database threads (PostgreSQL)
 def test_remember_and_recall_keep_notes_per_agent_and_caller(remembered):
     async_to_sync(memory.remember)(remembered.pk, CALLER, "  Allergic to   latex. ", "CA-new")
     async_to_sync(memory.remember)(remembered.pk, CALLER, "", "CA-new")  # nothing to keep

@@ -96,7 +96,7 @@ def frames(draw) -> str | bytes:
 def no_flood_limit(monkeypatch):
     """Thousands of frames at once are a flood by design (tests/test_audio_flood.py): lift it to fuzz the rest."""
     guard = functools.partial(FloodGuard, allowance_ms=10**9, limit_ms=10**9)
-    monkeypatch.setattr("streaming.listener.FloodGuard", guard)
+    monkeypatch.setattr("streaming.inbound.FloodGuard", guard)
 
 
 def fuzzed_frames(count: int, per_example: int = 10) -> list[str | bytes]:
