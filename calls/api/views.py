@@ -69,11 +69,15 @@ class CallCursor(CursorPagination):
             raise ValidationError({"cursor": "Invalid cursor: use the `next` or `previous` link as given."}) from None
 
 
-def find_agent(ref: str, field: str = "agent") -> Agent:
-    """An agent by id (digits) or slug; ``ApiError`` "unknown_agent" otherwise."""
-    queryset = Agent.objects.all()
+def agent_by_ref(ref: str, queryset: QuerySet[Agent]) -> Agent | None:
+    """The agent ``ref`` names: its id (digits) or its slug."""
     agent = queryset.filter(pk=int(ref)).first() if ref.isdigit() and int(ref) <= MAX_ID else None
-    agent = agent or queryset.filter(slug=ref).first()
+    return agent or queryset.filter(slug=ref).first()
+
+
+def find_agent(ref: str, field: str = "agent") -> Agent:
+    """An agent by id (digits) or slug; ``ApiError`` "unknown_agent" (a bad input: 400) otherwise."""
+    agent = agent_by_ref(ref, Agent.objects.all())
     if agent is None:
         raise ApiError("unknown_agent", f"No agent with the id or slug “{ref}”.", field, status_code=400)
     return agent
@@ -198,8 +202,7 @@ class AgentDetail(generics.GenericAPIView):
         responses={200: AgentSerializer, **ERRORS},
     )
     def get(self, request: Request, ref: str) -> Response:
-        agent = agent_queryset().filter(pk=int(ref)).first() if ref.isdigit() and int(ref) <= MAX_ID else None
-        agent = agent or agent_queryset().filter(slug=ref).first()
+        agent = agent_by_ref(ref, agent_queryset())
         if agent is None:
             raise NotFound(f"No agent with the id or slug “{ref}”.")
         return Response(AgentSerializer(agent).data)
