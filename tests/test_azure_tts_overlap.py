@@ -56,7 +56,6 @@ async def test_two_overlapping_speaks_stream_at_the_same_time_on_two_connections
     first = asyncio.create_task(timed_chunks(tts.speak(LONG_TEXT)))
     await wait_for(lambda: bool(azure_fake.syntheses and azure_fake.syntheses[0].chunk_times))
 
-    asked_at = time.monotonic()
     second = await timed_chunks(tts.speak(SHORT_TEXT))
     first_chunks = await first
 
@@ -66,7 +65,6 @@ async def test_two_overlapping_speaks_stream_at_the_same_time_on_two_connections
     assert long.finished_at is not None and short.finished_at is not None
     assert second[0][0] < long.finished_at  # the second streamed while the first was still being synthesized
     assert short.chunk_times[0] < long.chunk_times[-1]
-    assert second[0][0] - asked_at < 0.1 + 0.6  # first-byte delay plus setting up the second connection
     assert len(azure_fake.connections) == 2
 
     for _ in range(2):  # later rounds reuse both synthesizers: no more connections

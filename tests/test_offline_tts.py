@@ -100,10 +100,8 @@ async def test_closing_the_stream_abandons_the_synthesis(submissions):
 
     await anext(stream)
     await stream.aclose()
-    started = time.monotonic()
     await asyncio.wait_for(asyncio.wrap_future(submissions[-1][1]), 1)
 
-    assert time.monotonic() - started < 0.1
     assert submissions[-1][0].cancelled.is_set()
     assert seconds(b"".join(await speak(tts, "Yes."))) < 1  # the engine is free again
 
@@ -149,12 +147,14 @@ async def test_the_event_loop_keeps_running_during_synthesis():
             last = now
 
     ticker = asyncio.create_task(tick())
+    started = time.perf_counter()
     await speak(EspeakTTS(make_config()), LONG_TEXT)
+    synthesis_took = time.perf_counter() - started
     stop = True
     await ticker
 
     assert len(gaps) > 5
-    assert max(gaps) < 0.05
+    assert max(gaps) < synthesis_took / 2  # a synthesis on the loop would show up as one gap as long as itself
 
 
 async def test_start_close_and_registry():

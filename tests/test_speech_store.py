@@ -172,7 +172,7 @@ async def test_a_slow_store_is_a_miss_and_does_not_block_the_loop(file_store, mo
         kind = "slow"
 
         def get(self, name):
-            time.sleep(0.5)
+            time.sleep(2.0)
             return b"late"
 
     monkeypatch.setattr(store_module, "FETCH_TIMEOUT_S", 0.1)
@@ -188,7 +188,8 @@ async def test_a_slow_store_is_a_miss_and_does_not_block_the_loop(file_store, mo
     started = time.monotonic()
     assert await SpeechCache(store=SlowStore()).fetch(("k",)) is None
     ticker.cancel()
-    assert time.monotonic() - started < 0.4 and ticks >= 5
+    assert time.monotonic() - started < 1.5  # its own timeout, not the store's 2 s
+    assert ticks >= 3  # the loop kept turning while the store hung
 
 
 # ---- preparing the lines ----
