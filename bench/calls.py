@@ -152,10 +152,16 @@ def run_point(args: argparse.Namespace, db: BenchDatabase, env: dict[str, str], 
     print(f"\n=== {n} call(s): {args.server}, {args.providers} providers ===", flush=True)
     idle_busy = wait_until_quiet()
     app = "bench.whatif:application" if args.what_if else "voiceproject.asgi:application"
+    web = (
+        ServerProcess(args.server, env, workdir / f"web-{args.server}-{n}.log", app, args.root) if args.split else None
+    )
     server = ServerProcess(args.server, env, workdir / f"server-{args.server}-{n}.log", app, args.root).start()
     profiler: list = []
     try:
-        common = {"base_url": server.url, "to": NUMBER, "auth_token": AUTH_TOKEN, "ramp_s": args.ramp_s}
+        webhooks = web.start().url if web else server.url
+        common = {"base_url": webhooks, "to": NUMBER, "auth_token": AUTH_TOKEN, "ramp_s": args.ramp_s}
+        if web:  # the audio sockets go to the measured server, like the proxy's /ws/plivo/ location
+            common["stream_base"] = server.url
         greeting_cold = None if args.no_warm_up else warm_up(server, common)
         baseline = rss_mb(server.pid)
         procs = args.client_procs or (1 if n < 100 else 2)
@@ -173,7 +179,7 @@ def run_point(args: argparse.Namespace, db: BenchDatabase, env: dict[str, str], 
             backchannel_after_ms=args.backchannel_after_ms,
         )
         steady = (time.monotonic() + lead + args.ramp_s + 2, time.monotonic() + lead + args.seconds)
-        monitor, census = ProcMonitor(server.pid), CpuCensus(server.pid, db.name)
+        monitor, census = ProcMonitor(server.pid), CpuCensus(server.pid, db.name, web.pid if web else None)
         monitor.start()
         census.start()
         if args.profile and n == args.profile_calls:
@@ -189,6 +195,8 @@ def run_point(args: argparse.Namespace, db: BenchDatabase, env: dict[str, str], 
     finally:
         stop_profiler(profiler)
         server.stop()
+        if web:
+            web.stop()
     summary = metrics.summarize_point(
         load["calls"],
         records,
@@ -202,6 +210,7 @@ def run_point(args: argparse.Namespace, db: BenchDatabase, env: dict[str, str], 
     if args.no_warm_up:
         greeting_cold = first_greeting_ms(load["calls"])
     point = {"calls": n, "git": args.source_commit or git_rev(), "greeting_cold_ms": greeting_cold, **summary}
+    point["split"] = bool(web)  # "server" below is then the audio process alone
     point["server"] = server_figures(monitor, steady, baseline, n, log) | {"streams_still_open": still_open}
     point["machine"] = {"busy_before_pct": idle_busy, "cpu_pct_of_one_core": with_pool_workers(cpu_by_process, load)}
     point["client"] = {

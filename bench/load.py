@@ -74,6 +74,7 @@ class LoadPlan:
     silence_ms: int = 800
     max_call_s: float = 90.0
     use_uvloop: bool = True
+    stream_base: str = ""  # --split: the audio process (webhooks go to base_url, the web process)
 
 
 @dataclass
@@ -153,6 +154,7 @@ async def place_call(plan: LoadPlan, http: httpx.AsyncClient, number: int) -> di
         turns=turns,
         caller=f"+1415555{number % 10000:04d}",
         base_url=plan.base_url,
+        stream_base=plan.stream_base,
         auth_token=plan.auth_token,
         silence_ms=plan.silence_ms,
         max_seconds=plan.max_call_s,

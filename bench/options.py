@@ -47,6 +47,11 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
         help="Agent.end_of_speech_ms: the VAD, and with wire providers the Azure segmentation silence (600)",
     )
     p.add_argument("--no-warm-up", action="store_true", help="no warm-up call: the first measured call is cold")
+    p.add_argument(
+        "--split",
+        action="store_true",
+        help="the production split: webhooks to a web process, audio sockets to the measured audio process",
+    )
     p.add_argument("--ramp-s", type=float, default=2.0, help="call slots start staggered over this long")
     p.add_argument("--client-procs", type=int, default=0, help="load processes (0: 1 below 100 calls, else 2)")
     p.add_argument("--database-url", help="postgres://…/bench_x to use (created and dropped here)")

@@ -220,8 +220,8 @@ class CpuCensus:
     """Who used the machine's CPU between ``start()`` and ``stop()``: the server, the load generator, this
     benchmark's PostgreSQL backends, Redis, and everything else (other users of a shared machine)."""
 
-    def __init__(self, server_pid: int, database: str) -> None:
-        self.server_pid, self.database = server_pid, database
+    def __init__(self, server_pid: int, database: str, web_pid: int | None = None) -> None:
+        self.server_pid, self.database, self.web_pid = server_pid, database, web_pid
         self.before: dict[int, tuple[str, float, int]] = {}
         self.began = 0.0
         self.machine_before = (0.0, 0.0)
@@ -229,6 +229,8 @@ class CpuCensus:
     def group(self, pid: int, cmdline: str, parent: int) -> str:
         if pid == self.server_pid:
             return "server"
+        if pid == self.web_pid:
+            return "web server (--split)"
         if "py-spy" in cmdline:
             return "py-spy"
         if os.getpid() in (pid, parent):

@@ -35,6 +35,7 @@ from streaming.simulator.plivo_http import (
     plivo_time,
     post_form,
     request_answer,
+    routed_to,
 )
 from streaming.simulator.report import (
     AnswerLatency,
@@ -110,6 +111,8 @@ class SimulatedCall:
             await self._post_hangup("Answer XML")
             raise
         self.answer_epoch = time.time()
+        if cfg.stream_base:
+            stream = routed_to(stream, cfg.stream_base)
         result.stream_url = stream.url
         self._emit("answered", f"{cfg.to} from {cfg.caller}")
         try:

@@ -62,6 +62,9 @@ class CallScript:
     dtmf_gap_ms: int = 200
     http_timeout_s: float = 30.0
     stream_status: bool = True  # POST StartStream/StopStream to the <Stream>'s statusCallbackUrl
+    # Open the audio socket on this server (http://host:port) instead of the answer XML's host, as a proxy that
+    # routes /ws/plivo/ to separate audio processes would (README "Production topology"); "": as given.
+    stream_base: str = ""
     on_event: Callable[[TranscriptEntry], None] | None = None
     # Listen mode (a number people answer: a one-way stream of both sides). With ``person_turns`` the simulator
     # also sends the ``outbound`` track: the caller's and the person's turns alternate (caller first), each

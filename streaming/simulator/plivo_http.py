@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import secrets
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from plivo.utils.signature_v3 import construct_post_url, get_signature_v3
@@ -53,6 +55,13 @@ class StreamInstruction:
     content_type: str
     status_callback_url: str
     status_callback_method: str
+
+
+def routed_to(stream: StreamInstruction, base_url: str) -> StreamInstruction:
+    """The stream's socket on ``base_url``'s host (same path and token), as a proxy routing /ws/plivo/ would send it."""
+    url, target = urlsplit(stream.url), urlsplit(base_url)
+    scheme = "wss" if target.scheme in ("https", "wss") else "ws"
+    return dataclasses.replace(stream, url=urlunsplit(url._replace(scheme=scheme, netloc=target.netloc)))
 
 
 def signature_headers(url: str, params: dict[str, str], auth_token: str) -> dict[str, str]:
