@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import audioop
-import dataclasses
 import json
 import math
 import subprocess
@@ -20,7 +19,7 @@ from streaming.simulator.audio_source import SAMPLE_RATE, SILENT_FRAME, prepare,
 from streaming.simulator.client import run_call
 from streaming.simulator.config import CallerTurn, CallScript
 from streaming.simulator.playout import Playout
-from streaming.simulator.plivo_http import BadAnswer, SignatureRejected, StreamInstruction, StreamRefused, routed_to
+from streaming.simulator.plivo_http import BadAnswer, SignatureRejected, StreamRefused
 from streaming.simulator.report import format_summary
 from tests.fakes.scripted import ScriptedSTT, echo_text, tone
 from tests.live_server import ROOT, SCRIPTED, LiveServer, free_port, migrated_database, start_server
@@ -389,18 +388,3 @@ async def test_answer_errors_and_signatures_without_a_server():
         body["text"] = "<Response><Speak>Closed today.</Speak><Hangup/></Response>"
         with pytest.raises(BadAnswer, match="Closed today"):
             await run_call(config, http)
-
-
-def test_routed_to_sends_the_stream_to_another_host_like_the_proxy():
-    """``CallScript.stream_base`` (bench --split): the answer XML's socket URL, same path and token, another host."""
-    stream = StreamInstruction(
-        url="ws://web.example:8001/ws/plivo/tok:en/",
-        bidirectional=True,
-        content_type="audio/x-mulaw;rate=8000",
-        status_callback_url="http://web.example:8001/plivo/stream-status/",
-        status_callback_method="POST",
-    )
-    assert routed_to(stream, "http://127.0.0.1:8101") == dataclasses.replace(
-        stream, url="ws://127.0.0.1:8101/ws/plivo/tok:en/"
-    )
-    assert routed_to(stream, "https://audio.example").url == "wss://audio.example/ws/plivo/tok:en/"
