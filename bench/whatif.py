@@ -105,7 +105,35 @@ def count_queries() -> None:
     connection_created.connect(lambda sender, connection, **_: connection.execute_wrappers.append(wrapper), weak=False)
 
 
+def gc_log() -> None:
+    """Not a fix: log every garbage collection that held the GIL for more than 10 ms (generation, ms, objects)."""
+    import gc
+    import logging
+    import time
+
+    log, started = logging.getLogger("bench.gc"), [0.0]
+
+    def timed(phase: str, info: dict) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        elif (ms := (time.perf_counter() - started[0]) * 1000) > 10:
+            log.warning("GC gen%d took %.0f ms (collected %d)", info["generation"], ms, info["collected"])
+
+    gc.callbacks.append(timed)
+
+
+def gc_freeze() -> None:
+    """Everything imported at start (Django, the SDKs, the app: most of the heap) moved to the permanent generation,
+    so that full collections stop walking it while calls run."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 PATCHES: dict[str, Callable[[], None]] = {
+    "gc-log": gc_log,
+    "gc-freeze": gc_freeze,
     "count-queries": count_queries,
     "db-pool": lambda: None,  # applied above, before settings load
     "skip-frame-db-hop": skip_frame_db_hop,
