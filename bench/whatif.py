@@ -131,7 +131,26 @@ def gc_freeze() -> None:
     gc.freeze()
 
 
+def lag_log() -> None:
+    """Not a fix: log every caller frame processed more than 100 ms after Plivo's timestamp, with its index in the
+    call (is the inbound lag a call-start stall, or spread over the call?)."""
+    import logging
+    import time
+
+    from streaming.inbound import InboundStats
+
+    log, original = logging.getLogger("bench.lag"), InboundStats.processed
+
+    def processed(self: InboundStats) -> None:
+        if self._pending and (lag := time.time() * 1000 - self._pending[0]) > 100:
+            log.warning("LAG frame %d %.0f ms", self._measured, lag)
+        original(self)
+
+    InboundStats.processed = processed  # type: ignore[method-assign]
+
+
 PATCHES: dict[str, Callable[[], None]] = {
+    "lag-log": lag_log,
     "gc-log": gc_log,
     "gc-freeze": gc_freeze,
     "count-queries": count_queries,
