@@ -7,17 +7,16 @@ shows what it actually served."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import uuid
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 
 from streaming.simulator import client as simulator
 from streaming.simulator.config import CallScript
-from streaming.simulator.plivo_http import StreamInstruction
+from streaming.simulator.plivo_http import StreamInstruction, routed_to
 from tests.live_server import SCRIPTED, LiveServer, manage, start_daphne
 from tests.server_process import server_env
 from tests.shared_db import scratch_postgres_database
@@ -82,8 +81,7 @@ def route_streams_to(audio: LiveServer, answered: list[str]):
     def routed(xml: str) -> StreamInstruction:
         stream = parse(xml)
         answered.append(stream.url)
-        url = urlsplit(stream.url)
-        return dataclasses.replace(stream, url=urlunsplit(url._replace(netloc=urlsplit(audio.url).netloc)))
+        return routed_to(stream, audio.url)
 
     return routed
 
