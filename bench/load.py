@@ -125,6 +125,7 @@ def call_summary(call: BenchCall, started: float, error: str) -> dict:
         "error": error or result.error,
         "close_code": result.close_code,
         "greeting_ms": result.greeting_ms,
+        "connect_ms": result.connect_ms,
         "answers": [
             {
                 "turn": a.turn,

@@ -88,6 +88,7 @@ def summarize_point(
         "voice_to_voice_ms": spread(v2v, 50, 95, 99),
         "answers_missing": sum(1 for a in answers if a["spoken"] and a["voice_to_voice_ms"] is None),
         "greeting_ms": spread([c["greeting_ms"] for c in calls if c["greeting_ms"] is not None], 50, 95, 99),
+        "connect_ms": spread([c["connect_ms"] for c in calls if c.get("connect_ms") is not None], 50, 95, 99),
         "barge_in_ms": spread([a["barge_in_ms"] for a in barge if a["barge_in_ms"] is not None], 50, 95, 99),
         "barge_ins_missed": sum(1 for a in barge if a["barge_in_ms"] is None),
         "inbound_lag_p99_ms": {

@@ -1,6 +1,7 @@
 """The only ORM functions the live engine calls. All async; each is one statement (or one short transaction).
 
-On PostgreSQL they run on a bounded pool of database threads of their own (``DB_WRITE_THREADS``), not on asgiref's
+On PostgreSQL they run on a bounded pool of database threads of their own (``DB_WRITE_THREADS``; reading a call when
+its socket connects on ``DB_SETUP_THREADS`` apart), not on asgiref's
 one thread-sensitive thread, so a slow write of one call never holds up another call's; each job hands its
 connection back (``close_old_connections`` before and after, like Channels' ``database_sync_to_async``). SQLite
 (development, tests) writes one statement at a time whatever the threads (its in-memory test database fails a
@@ -57,27 +58,30 @@ class CallNotLive(Exception):
     """The stream belongs to an unknown call or one that already ended."""
 
 
-_executor: ThreadPoolExecutor | None = None
+Lane = Literal["write", "setup"]
+_executors: dict[Lane, ThreadPoolExecutor] = {}
 _executor_lock = threading.Lock()
 
 
-def db_executor() -> ThreadPoolExecutor:
-    """The process's database threads for the live engine (created on first use, ``DB_WRITE_THREADS`` of them)."""
-    global _executor
+def db_executor(lane: Lane = "write") -> ThreadPoolExecutor:
+    """The process's database threads for the live engine, created on first use: ``DB_WRITE_THREADS`` for what calls
+    write, ``DB_SETUP_THREADS`` for reading a call when its socket connects (Plivo waits for the handshake: that
+    read never queues behind other calls' writes)."""
     with _executor_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=settings.DB_WRITE_THREADS, thread_name_prefix="db-write")
-        return _executor
+        if lane not in _executors:
+            threads = settings.DB_WRITE_THREADS if lane == "write" else settings.DB_SETUP_THREADS
+            _executors[lane] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"db-{lane}")
+        return _executors[lane]
 
 
-def on_db_threads(func: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
-    """``func`` as a coroutine function run on ``db_executor()`` (SQLite: asgiref's one thread), its connection
+def on_db_threads(func: Callable[P, R], lane: Lane = "write") -> Callable[P, Coroutine[Any, Any, R]]:
+    """``func`` as a coroutine function run on ``db_executor(lane)`` (SQLite: asgiref's one thread), its connection
     closed before and after."""
 
     async def run(*args: P.args, **kwargs: P.kwargs) -> R:
         if connections["default"].vendor == "sqlite":
             return await DatabaseSyncToAsync(func)(*args, **kwargs)
-        return await DatabaseSyncToAsync(func, thread_sensitive=False, executor=db_executor())(*args, **kwargs)
+        return await DatabaseSyncToAsync(func, thread_sensitive=False, executor=db_executor(lane))(*args, **kwargs)
 
     run.__name__ = run.__qualname__ = func.__name__.lstrip("_")
     run.__doc__ = func.__doc__
@@ -235,8 +239,8 @@ def _end_stream(call_id: int, stream_id: str, recording_path: str, metrics: dict
     Call.objects.filter(pk=call_id).update(**updates)
 
 
-load_call = on_db_threads(_load_call)
-load_history = on_db_threads(_load_history)
+load_call = on_db_threads(_load_call, "setup")
+load_history = on_db_threads(_load_history, "setup")
 stream_started = on_db_threads(_stream_started)
 save_turn = on_db_threads(_save_turn)
 save_tool_calls = on_db_threads(_save_tool_calls)

@@ -269,3 +269,30 @@ async def test_two_slow_writes_do_not_hold_up_a_third_call_s_write():
     await asyncio.wait_for(asyncio.gather(*blocked), timeout=5)
     texts = [(t.call.call_uuid, t.text) async for t in Turn.objects.select_related("call").order_by("call__call_uuid")]
     assert texts == [("CA-0", "slow"), ("CA-1", "slow"), ("CA-2", "quick")]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_connecting_call_is_read_while_every_write_thread_is_busy(settings):
+    """Plivo waits for the socket's handshake while ``load_call`` runs: it has threads of its own, and a backlog of
+    other calls' writes (all ``DB_WRITE_THREADS`` held here) does not hold it up."""
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite keeps the engine's database work on asgiref's one thread (one writer at a time)")
+    agent = await sync_to_async(dental_agent)()
+    call = await sync_to_async(live_call)(agent, "CA-connecting")
+    release, entered = threading.Event(), threading.Semaphore(0)
+
+    def held_write() -> None:
+        entered.release()
+        assert release.wait(10), "never released"
+
+    held = records.on_db_threads(held_write)
+    writes = [asyncio.ensure_future(held()) for _ in range(settings.DB_WRITE_THREADS)]
+    try:
+        for _ in writes:
+            assert await asyncio.to_thread(entered.acquire, True, 5)  # every write thread is taken
+        loaded = await asyncio.wait_for(records.load_call("CA-connecting"), timeout=3)
+        assert (loaded.id, loaded.call_uuid, loaded.reconnect) == (call.pk, "CA-connecting", False)
+        assert [w.done() for w in writes] == [False] * settings.DB_WRITE_THREADS
+    finally:
+        release.set()
+        await asyncio.wait_for(asyncio.gather(*writes), timeout=5)

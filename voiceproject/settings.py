@@ -85,11 +85,15 @@ DATABASES = {
 }
 # PostgreSQL: the live engine's own database threads per process (calls.records: loading a call, turns, events,
 # heartbeats): a slow write holds up one of them, never the other calls'. Each holds a pooled connection while it
-# runs, so DB_POOL_MAX_SIZE must cover DB_WRITE_THREADS plus the request threads (README "Configuration").
+# runs, so DB_POOL_MAX_SIZE must cover DB_WRITE_THREADS + DB_SETUP_THREADS + the request threads (README).
 # SQLite writes one at a time: there the engine keeps to asgiref's one thread.
 DB_WRITE_THREADS = env_int("DB_WRITE_THREADS", 4)
-if DB_WRITE_THREADS < 1:
-    raise ImproperlyConfigured(f"DB_WRITE_THREADS must be at least 1, got {DB_WRITE_THREADS}")
+# Reading a call when its audio socket connects (Plivo waits for the handshake) has threads of its own: it never
+# queues behind other calls' writes.
+DB_SETUP_THREADS = env_int("DB_SETUP_THREADS", 2)
+for _name, _threads in (("DB_WRITE_THREADS", DB_WRITE_THREADS), ("DB_SETUP_THREADS", DB_SETUP_THREADS)):
+    if _threads < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1, got {_threads}")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 FORMS_URLFIELD_ASSUME_HTTPS = True
 

@@ -115,6 +115,7 @@ class SimulatedCall:
             stream = routed_to(stream, cfg.stream_base)
         result.stream_url = stream.url
         self._emit("answered", f"{cfg.to} from {cfg.caller}")
+        answered = time.monotonic()
         try:
             self.ws = await websockets.connect(
                 stream.url, compression=None, open_timeout=10, max_size=2**24, user_agent_header="PlivoSimulator/1.0"
@@ -122,6 +123,7 @@ class SimulatedCall:
         except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
             await self._post_hangup("Error")
             raise StreamRefused(f"the stream WebSocket {stream.url} was refused: {describe_refusal(exc)}") from None
+        result.connect_ms = (time.monotonic() - answered) * 1000
         status_url = stream.status_callback_url if cfg.stream_status else ""
         status_task = self._status_callback(status_url, "StartStream") if status_url else None
         try:

@@ -69,6 +69,7 @@ class CallResult:
     close_reason: str = ""
     transcript: list[TranscriptEntry] = field(default_factory=list)
     greeting_ms: float | None = None  # start sent → first playAudio received
+    connect_ms: float | None = None  # answer XML received → the stream's WebSocket accepted (silence on the line)
     answers: list[AnswerLatency] = field(default_factory=list)
     backchannels: list[BackchannelLatency] = field(default_factory=list)
     frames_sent: int = 0
@@ -156,6 +157,7 @@ def format_summary(result: CallResult) -> str:
     lines = [
         f"Call {result.call_uuid}: {result.duration_s:.1f}s, ended by {result.ended_by}"
         + (f" (close code {result.close_code})" if result.close_code not in (None, 1000) else ""),
+        f"  stream connected: {_ms(result.connect_ms)} after the answer",
         f"  greeting:         {_ms(result.greeting_ms)}",
     ]
     for answer in result.answers:
