@@ -155,7 +155,8 @@ def run_point(args: argparse.Namespace, db: BenchDatabase, env: dict[str, str], 
     web = (
         ServerProcess(args.server, env, workdir / f"web-{args.server}-{n}.log", app, args.root) if args.split else None
     )
-    server = ServerProcess(args.server, env, workdir / f"server-{args.server}-{n}.log", app, args.root).start()
+    log = workdir / f"server-{args.server}-{n}.log"
+    server = ServerProcess(args.server, env, log, app, args.root, nice=args.audio_nice).start()
     profiler: list = []
     try:
         webhooks = web.start().url if web else server.url
@@ -211,6 +212,7 @@ def run_point(args: argparse.Namespace, db: BenchDatabase, env: dict[str, str], 
         greeting_cold = first_greeting_ms(load["calls"])
     point = {"calls": n, "git": args.source_commit or git_rev(), "greeting_cold_ms": greeting_cold, **summary}
     point["split"] = bool(web)  # "server" below is then the audio process alone
+    point["audio_nice"] = args.audio_nice
     point["server"] = server_figures(monitor, steady, baseline, n, log) | {"streams_still_open": still_open}
     point["machine"] = {"busy_before_pct": idle_busy, "cpu_pct_of_one_core": with_pool_workers(cpu_by_process, load)}
     point["client"] = {

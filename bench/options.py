@@ -52,6 +52,13 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
         action="store_true",
         help="the production split: webhooks to a web process, audio sockets to the measured audio process",
     )
+    p.add_argument(
+        "--audio-nice",
+        type=int,
+        default=0,
+        help="the measured server's niceness (e.g. -10: its CPU before the load generator's, the web process's and\n"
+        "the database's on these shared cores, as audio processes on cores of their own in production; needs root)",
+    )
     p.add_argument("--ramp-s", type=float, default=2.0, help="call slots start staggered over this long")
     p.add_argument("--client-procs", type=int, default=0, help="load processes (0: 1 below 100 calls, else 2)")
     p.add_argument("--database-url", help="postgres://…/bench_x to use (created and dropped here)")

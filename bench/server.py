@@ -69,6 +69,7 @@ class ServerProcess:
     root: Path = ROOT  # the source tree the server runs from (a snapshot with --source)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
+    nice: int = 0  # added to the server's niceness before it starts (negative: needs CAP_SYS_NICE, e.g. root)
 
     @property
     def url(self) -> str:
@@ -88,6 +89,7 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=(lambda: os.nice(self.nice)) if self.nice else None,
             )
         _running.add(self)
         if problem := wait_until_healthy(self.url, self.process, timeout):

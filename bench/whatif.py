@@ -149,7 +149,43 @@ def lag_log() -> None:
     InboundStats.processed = processed  # type: ignore[method-assign]
 
 
+def gc_census() -> None:
+    """Not a fix: keep what the cyclic collector finds (DEBUG_SAVEALL) and every 15 s write a census of it by type,
+    and the shortest cycles through a call's main objects, into env BENCH_GC_CENSUS + ``-<pid>.json``: what do
+    finished calls leave in reference cycles? (Before streaming/cancelled_tasks.py and weak_callbacks.py: ~500
+    objects per call, the runner and all its parts among them.)"""
+    import collections
+    import gc
+    import json
+    import threading
+    import time
+
+    from bench.gc_cycles import cycles_through, name
+
+    path = os.environ.get("BENCH_GC_CENSUS", "gc-census") + f"-{os.getpid()}.json"
+    totals: collections.Counter = collections.Counter()
+    cycles: dict[str, list[str]] = {}
+    gc.set_debug(gc.DEBUG_SAVEALL)
+
+    def census() -> None:
+        while True:
+            time.sleep(15)
+            gc.collect()
+            garbage, gc.garbage[:] = list(gc.garbage), []
+            totals.update(name(obj) for obj in garbage)
+            for target in ("CallRunner", "PlivoStreamConsumer", "Speaker", "Listener", "Player"):
+                if (root := next((o for o in garbage if type(o).__name__ == target), None)) is not None:
+                    cycles[target] = cycles_through(root, garbage)
+            del garbage, root
+            with open(path, "w") as out:
+                report = {"total": totals.total(), "cycles": cycles, "by_type": totals.most_common(150)}
+                json.dump(report, out, indent=1)
+
+    threading.Thread(target=census, name="gc-census", daemon=True).start()
+
+
 PATCHES: dict[str, Callable[[], None]] = {
+    "gc-census": gc_census,
     "lag-log": lag_log,
     "gc-log": gc_log,
     "gc-freeze": gc_freeze,

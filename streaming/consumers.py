@@ -6,7 +6,7 @@ to the call's control group (operator hang-up, a newer socket) in a side task th
 
 The call is read once, when the socket connects (``records.load_call``: one query); on ``start`` the runner starts
 at once and records the stream's start beside the greeting. A caller who hangs up while we are sending is the end
-of the stream, not an error: every message to the socket goes through ``_to_socket``, which drops what follows a
+of the stream, not an error: every message to the socket goes through ``base_send``, which drops what follows a
 close and turns "the socket is gone" (as daphne and uvicorn each raise it) into the stream's end, with one INFO line.
 """
 
@@ -28,7 +28,7 @@ from django.conf import settings
 
 from calls import live, records
 from calls.plivo.tokens import BadStreamToken, read_stream_token
-from streaming import plivo
+from streaming import cancelled_tasks, plivo
 from streaming.listen.runner import ListenRunner
 from streaming.plivo import CLOSE_BAD_TOKEN, CLOSE_ERROR, CLOSE_NOT_LIVE, CLOSE_PROTOCOL, CLOSE_REPLACED
 from streaming.providers.registry import provider_factory
@@ -83,7 +83,6 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.channel_layer = None  # no layer receive in the consumer loop; see _listen_for_control
         self._asgi_send = send
-        self.base_send = self._to_socket
         self.sender_id = uuid.uuid4().hex
         self.opened_at = time.monotonic()
         try:
@@ -108,8 +107,10 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
-    async def _to_socket(self, message: dict) -> None:
-        """Every message to the client. Nothing follows a close; a send that finds the socket gone ends the stream."""
+    async def base_send(self, message: dict) -> None:
+        """Every message to the client (Channels' ``send`` calls it; a method, not the attribute Channels sets,
+        which would tie the consumer in a reference cycle). Nothing follows a close; a send that finds the socket
+        gone ends the stream."""
         if self._socket_done:
             return
         self._socket_done = message["type"] == "websocket.close"
@@ -131,6 +132,7 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
         self._stopping = asyncio.get_running_loop().create_task(self.runner.stop())
 
     async def connect(self) -> None:
+        cancelled_tasks.install()  # once per event loop: see streaming/cancelled_tasks.py
         try:
             self.call_uuid = read_stream_token(self.scope["url_route"]["kwargs"]["token"])
             self.live_call = await records.load_call(self.call_uuid)
@@ -274,3 +276,6 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
             await self.runner.stop()
         if self._stopping is not None:
             await asyncio.gather(self._stopping, return_exceptions=True)
+        # The server's protocol objects and this consumer may sit in reference cycles of their own: what the call
+        # held is let go here, so that it is freed now rather than by the cyclic collector's next full pass.
+        self.runner = self.live_call = self._control = self._telling = self._stopping = None

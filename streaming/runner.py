@@ -36,6 +36,7 @@ from streaming.session import Session, State
 from streaming.speaker import Speaker
 from streaming.stream_ending import CloseSocket, StreamEnding
 from streaming.task_set import TaskSet
+from streaming.weak_callbacks import weak_callback
 
 log = logging.getLogger(__name__)
 ProviderFactory = Callable[[CallConfig], tuple[SpeechToText, LanguageModel, TextToSpeech]]
@@ -69,7 +70,9 @@ class CallRunner(StreamEnding):
         stt, llm, tts = factory(self.config)
         self._close_socket = close_socket
         self._send = send
-        self._tasks = TaskSet(call.call_uuid, on_error=self._task_failed)  # cancelled when the stream ends
+        # The parts call back through weak references: no cycle keeps a finished call for the collector.
+        dispatch, provider_failed = weak_callback(self.dispatch), weak_callback(self._provider_failed)
+        self._tasks = TaskSet(call.call_uuid, on_error=weak_callback(self._task_failed))  # cancelled when it ends
         self._side = TaskSet(call.call_uuid)  # records, hang-up, warm-up: awaited (bounded) when it ends
         self.journal = Journal(call, self._side, stream_id)
         self.recorder, self.recording_path = self._open_recorder()
@@ -77,21 +80,24 @@ class CallRunner(StreamEnding):
         self.listener = Listener(
             stt,
             self.config.end_of_speech_ms,
-            self.dispatch,
+            dispatch,
             recorder=self.recorder,
-            on_partial=lambda text: self.journal.show("partial", {"text": text}),
-            on_stt_failure=self._provider_failed,
-            restart_stt=self._restart_stt,
+            on_partial=weak_callback(self._show_partial),
+            on_stt_failure=provider_failed,
+            restart_stt=weak_callback(self._restart_stt),
             opened_at=self.started_at if opened_at is None else opened_at,
         )
         self.speaker = Speaker(
-            call, self.player, llm, tts, self.journal, self.dispatch, self._provider_failed, started_at=self.started_at
+            call, self.player, llm, tts, self.journal, dispatch, provider_failed, started_at=self.started_at
         )
         self.control = CallControl(call.call_uuid, self.journal, close_socket, site_url, self.config)
         self._silence_timer: asyncio.Task | None = None
         self._pause_timer: asyncio.Task | None = None
         self._ending: asyncio.Task | None = None
         self._stopping: asyncio.Task | None = None
+
+    def _show_partial(self, text: str) -> None:
+        self.journal.show("partial", {"text": text})
 
     def _open_recorder(self) -> tuple[CallRecorder | None, str]:
         if not self.config.record_calls:

@@ -35,6 +35,7 @@ from streaming.providers.sentiment import create_sentiment, label
 from streaming.recording import CallRecorder
 from streaming.stream_ending import CloseSocket, StreamEnding
 from streaming.task_set import TaskSet
+from streaming.weak_callbacks import weak_callback
 
 log = logging.getLogger(__name__)
 ProviderFactory = Callable[[CallConfig], tuple[Any, Any, Any]]
@@ -60,7 +61,7 @@ class ListenRunner(StreamEnding):
         self.started_wall = timezone.now()
         self._factory = factory
         self._close_socket = close_socket
-        self._tasks = TaskSet(call.call_uuid, on_error=self._task_failed)
+        self._tasks = TaskSet(call.call_uuid, on_error=weak_callback(self._task_failed))
         self._side = TaskSet(call.call_uuid)
         self._extras: list[Any] = []  # what a provider factory made besides the STT (closed at start)
         self.journal = Journal(call, self._side, stream_id)
@@ -82,23 +83,27 @@ class ListenRunner(StreamEnding):
         self._extras.extend(extras)
         return stt
 
-    def _track(self, role: str, opened_at: float) -> Track:
-        async def restart() -> SpeechToText:
-            stt = self._new_stt()
-            await self._close_extras()
-            await stt.start()
-            return stt
+    async def _restart_stt(self) -> SpeechToText:
+        stt = self._new_stt()
+        await self._close_extras()
+        await stt.start()
+        return stt
 
+    def _show_partial(self, who: str, text: str) -> None:
+        self.journal.show("partial", {"role": who, "text": text})
+
+    def _track(self, role: str, opened_at: float) -> Track:
+        """One side's track, calling back through weak references (streaming/weak_callbacks.py: no cycle)."""
         return Track(
             role,
             self._new_stt(),
             self.config.end_of_speech_ms,
             opened_at=opened_at,
-            on_frame=self._frame,
-            on_partial=lambda who, text: self.journal.show("partial", {"role": who, "text": text}),
-            on_final=self._utterance,
-            on_stt_failure=self._stt_failed,
-            restart_stt=restart,
+            on_frame=weak_callback(self._frame),
+            on_partial=weak_callback(self._show_partial),
+            on_final=weak_callback(self._utterance),
+            on_stt_failure=weak_callback(self._stt_failed),
+            restart_stt=weak_callback(self._restart_stt),
         )
 
     def _open_recorder(self) -> tuple[CallRecorder | None, str]:
