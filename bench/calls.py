@@ -156,7 +156,8 @@ def run_point(args: argparse.Namespace, db: BenchDatabase, env: dict[str, str], 
         ServerProcess(args.server, env, workdir / f"web-{args.server}-{n}.log", app, args.root) if args.split else None
     )
     log = workdir / f"server-{args.server}-{n}.log"
-    server = ServerProcess(args.server, env, log, app, args.root, nice=args.audio_nice).start()
+    cpus = {args.audio_cpu} if args.audio_cpu is not None else None
+    server = ServerProcess(args.server, env, log, app, args.root, nice=args.audio_nice, cpus=cpus).start()
     profiler: list = []
     try:
         webhooks = web.start().url if web else server.url
@@ -212,7 +213,7 @@ def run_point(args: argparse.Namespace, db: BenchDatabase, env: dict[str, str], 
         greeting_cold = first_greeting_ms(load["calls"])
     point = {"calls": n, "git": args.source_commit or git_rev(), "greeting_cold_ms": greeting_cold, **summary}
     point["split"] = bool(web)  # "server" below is then the audio process alone
-    point["audio_nice"] = args.audio_nice
+    point["audio_nice"], point["audio_cpu"] = args.audio_nice, args.audio_cpu
     point["server"] = server_figures(monitor, steady, baseline, n, log) | {"streams_still_open": still_open}
     point["machine"] = {"busy_before_pct": idle_busy, "cpu_pct_of_one_core": with_pool_workers(cpu_by_process, load)}
     point["client"] = {
@@ -298,6 +299,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     atexit.register(stop_all_servers)
+    if args.audio_cpu is not None:  # the load generator and the web process (children) keep off its CPU
+        os.sched_setaffinity(0, set(range(os.cpu_count() or 1)) - {args.audio_cpu})
     RESULTS.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="bench-", dir=RESULTS if args.keep_workdir else None))
     use_pg = (

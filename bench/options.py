@@ -59,6 +59,12 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
         help="the measured server's niceness (e.g. -10: its CPU before the load generator's, the web process's and\n"
         "the database's on these shared cores, as audio processes on cores of their own in production; needs root)",
     )
+    p.add_argument(
+        "--audio-cpu",
+        type=int,
+        help="pin the measured server to this CPU and everything else the bench starts (load generator, web\n"
+        "process) to the others: the audio process on a core of its own (PostgreSQL and Redis stay unpinned)",
+    )
     p.add_argument("--ramp-s", type=float, default=2.0, help="call slots start staggered over this long")
     p.add_argument("--client-procs", type=int, default=0, help="load processes (0: 1 below 100 calls, else 2)")
     p.add_argument("--database-url", help="postgres://…/bench_x to use (created and dropped here)")

@@ -70,6 +70,7 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     nice: int = 0  # added to the server's niceness before it starts (negative: needs CAP_SYS_NICE, e.g. root)
+    cpus: set[int] | None = None  # the CPUs it may run on (default: those of the bench)
 
     @property
     def url(self) -> str:
@@ -89,13 +90,20 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=(lambda: os.nice(self.nice)) if self.nice else None,
+                preexec_fn=self._placed if self.nice or self.cpus else None,
             )
         _running.add(self)
         if problem := wait_until_healthy(self.url, self.process, timeout):
             self.stop()
             raise RuntimeError(f"{self.kind} {problem}:\n{self.log_tail()}")
         return self
+
+    def _placed(self) -> None:
+        """In the child, before exec: its niceness and CPUs (inherited by all of its threads)."""
+        if self.nice:
+            os.nice(self.nice)
+        if self.cpus:
+            os.sched_setaffinity(0, self.cpus)
 
     def log_tail(self, chars: int = 3000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""

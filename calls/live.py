@@ -11,7 +11,8 @@ set per call in the layer's Redis (member: the page's channel name, score: when 
 seconds after its last refresh. Without Redis (one process) the count is kept in process memory.
 
 Nothing here raises or blocks for long: with the layer's Redis down or its connection pool exhausted, sends give
-up after ``SEND_TIMEOUT`` and the control listener retries with backoff; each outage is logged once (and its end once).
+up after ``SEND_TIMEOUT``; each outage is logged once (and its end once). The control side (one receiver per process
+for every call's control group) is ``calls/live_control.py``.
 """
 
 from __future__ import annotations
@@ -278,51 +279,3 @@ async def _refresh(call_uuid: str, watcher: str, counted: bool) -> None:
     while True:
         await asyncio.sleep(RETRY_DELAYS[min(failures, len(RETRY_DELAYS)) - 1] if failures else WATCH_REFRESH)
         failures = 0 if await watch(call_uuid, watcher) else failures + 1
-
-
-# --- Control: the engine's socket listens, live pages send ---
-
-
-async def send_control(call_uuid: str, action: str, sender: str = "") -> bool:
-    """Ask the server process holding the call's socket to act (``"hangup"``; ``"replace"`` from a new socket).
-    Never raises; False when the layer could not take it."""
-    message = {"type": "live.control", "action": action, "sender": sender}
-    return await _group_send(control_group(call_uuid), message)
-
-
-async def listen_control(call_uuid: str, handle: Callable[[dict], Awaitable[None]]) -> None:
-    """Join the call's control group and hand every message to ``handle``, until cancelled.
-
-    A failed join or receive (the layer's Redis is down or restarted) is retried with backoff on a fresh
-    channel; it never ends the listener. Cancel the task to stop; the group entry is then discarded (bounded).
-    """
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    outage, failures = _Outage(f"control of {call_uuid}"), 0
-    while True:
-        channel = await layer.new_channel()
-        try:
-            await join(control_group(call_uuid), channel)
-            outage.worked()
-            failures = 0
-            while True:
-                message = await layer.receive(channel)
-                try:
-                    await handle(message)
-                except Exception:
-                    log.exception("Control message %r for %s failed", message.get("action"), call_uuid)
-        except asyncio.CancelledError:
-            await _discard(layer, call_uuid, channel)
-            raise
-        except Exception as exc:
-            outage.failed(exc)
-            await asyncio.sleep(RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)])
-            failures += 1
-
-
-async def _discard(layer, call_uuid: str, channel: str) -> None:
-    try:
-        await asyncio.wait_for(layer.group_discard(control_group(call_uuid), channel), SEND_TIMEOUT)
-    except Exception as exc:
-        log.info("Could not leave the control group of %s: %s", call_uuid, exc)

@@ -26,7 +26,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.utils import await_many_dispatch
 from django.conf import settings
 
-from calls import live, records
+from calls import live_control, records
 from calls.plivo.tokens import BadStreamToken, read_stream_token
 from streaming import cancelled_tasks, plivo
 from streaming.listen.runner import ListenRunner
@@ -194,7 +194,8 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
         else:
             self.runner = self._agent_runner(call, start.stream_id)
         _RUNNING[self.call_uuid] = self
-        self._control = asyncio.get_running_loop().create_task(live.listen_control(self.call_uuid, self._on_control))
+        listening = live_control.listen_control(self.call_uuid, self._on_control)
+        self._control = asyncio.get_running_loop().create_task(listening)
         await self.runner.start()
 
     def _agent_runner(self, call: records.LiveCall, stream_id: str) -> CallRunner:
@@ -221,7 +222,7 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
             await previous.replaced()
         # another process's socket, if any, hears of it beside our greeting: a Redis round trip is not awaited first
         self._telling = asyncio.get_running_loop().create_task(
-            live.send_control(self.call_uuid, "replace", sender=self.sender_id)
+            live_control.send_control(self.call_uuid, "replace", sender=self.sender_id)
         )
         return stopped
 

@@ -175,7 +175,7 @@ async def test_silence_reprompts_then_hangs_up(scripted):
 
 
 async def test_operator_hangup_over_the_channel_layer(scripted):
-    from calls.live import send_control
+    from calls.live_control import send_control
 
     caller = await connected_call()
     await caller.wait_for(lambda: caller.events("playAudio"))

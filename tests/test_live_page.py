@@ -129,7 +129,7 @@ def test_hangup_button_sends_the_control_message_and_records_it():
     response = client.post(f"/calls/{call.pk}/hangup/", {"csrfmiddlewaretoken": str(token)})
     assert (response.status_code, response["Location"]) == (302, f"/calls/{call.pk}/live/")
     message = receive(channel)
-    assert (message["type"], message["action"]) == ("live.control", "hangup")
+    assert (message["type"], message["call"], message["action"]) == ("live.control", call.call_uuid, "hangup")
     event = CallEvent.objects.get(call=call)
     assert (event.kind, event.data) == ("hangup-requested", {"by": "operator"})
 

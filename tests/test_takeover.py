@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 
-from calls import live
+from calls import live_control
 from calls.models import Call, Turn
 from tests.factories import make_agent
 from tests.plivo_caller import PlivoCaller, answer
@@ -104,7 +104,7 @@ async def test_a_replace_from_another_process_closes_the_socket_with_4409(script
     await sync_to_async(make_agent)()
     caller = await start_call("call-1")
     await caller.wait_for(lambda: caller.events("playAudio"))
-    assert await live.send_control("call-1", "replace", sender="a-socket-on-another-server") is True
+    assert await live_control.send_control("call-1", "replace", sender="a-socket-on-another-server") is True
     assert await wait_closed(caller) == 4409
     assert caller.closed_reason == REPLACED
     await caller.hang_up()

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods
 
 from agents import templating
 from agents.models import PhoneNumber
-from calls import live
+from calls import live_control
 from calls.dialing import DIALLING
 from calls.models import Call, CallEvent
 from calls.outbound import is_placeholder, placed_call_id
@@ -163,7 +163,7 @@ def machine_detection(request: HttpRequest) -> HttpResponse:
         CallEvent.objects.create(call=call, kind="machine-detection", data=params)
         tell = call.answered_by == Call.AnsweredBy.VOICEMAIL and call.is_live
         call_uuid = call.call_uuid
-    if tell and not async_to_sync(live.send_control)(call_uuid, MACHINE):
+    if tell and not async_to_sync(live_control.send_control)(call_uuid, MACHINE):
         log.warning("Call %s: could not tell the live call that a machine answered", call_uuid)
     return JsonResponse({"status": "recorded", "answered_by": call.answered_by})
 

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from calls.config import call_config
 from calls.export import format_offset
-from calls.live import send_control
+from calls.live_control import send_control
 from calls.models import Call, CallEvent
 from calls.ui.access import calls_viewer_required, can_hang_up
 from calls.ui.charts import waterfall_chart
