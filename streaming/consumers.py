@@ -2,7 +2,8 @@
 
 The socket's life does not depend on the channel layer (Redis): Channels' consumer loop would also receive from
 the layer and end the call when that fails, so this consumer runs the loop on the client socket only, and listens
-to the call's control group (operator hang-up, a newer socket) in a side task that retries (``calls.live``).
+to the call's control group (operator hang-up, a newer socket) through the process's one control receiver, in a
+side task that retries (``calls.live_control``).
 
 The call is read once, when the socket connects (``records.load_call``: one query); on ``start`` the runner starts
 at once and records the stream's start beside the greeting. A caller who hangs up while we are sending is the end
