@@ -132,8 +132,8 @@ def gc_freeze() -> None:
 
 
 def lag_log() -> None:
-    """Not a fix: log every caller frame processed more than 100 ms (env BENCH_LAG_MS) after Plivo's timestamp, with its index in the
-    call (is the inbound lag a call-start stall, or spread over the call?)."""
+    """Not a fix: log every caller frame processed more than 100 ms (env BENCH_LAG_MS) after Plivo's timestamp, with
+    its index in the call (is the inbound lag a call-start stall, or spread over the call?)."""
     import logging
     import time
 
