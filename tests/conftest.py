@@ -93,3 +93,25 @@ def openai_fake(settings):
     with OpenAIFake() as fake:
         settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY = fake.base_url, "sk-test"
         yield fake
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test databases. Before it drops them on PostgreSQL, the sessions the run left open are ended:
+    the pool's idle connections (``DB_POOL_MIN_SIZE``) and those of threads that ended holding one (asgiref's, the
+    in-process servers'), so the drop finds no other session on the database."""
+    yield
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        for connection in connections.all(initialized_only=True):
+            if connection.vendor != "postgresql":
+                continue
+            if connection.pool is not None:
+                connection.close_pool()
+            with connection._nodb_cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> "
+                    "pg_backend_pid()",
+                    [connection.settings_dict["NAME"]],
+                )
