@@ -76,7 +76,10 @@ class _Receiver:
     def _hand_over(self, message: dict) -> None:
         """Each handler in a task of its own: one that takes long (a replaced socket's runner stopping) never
         holds up another call's message."""
-        for handle in self.handlers.get(str(message.get("call", "")), ()):
+        if "call" not in message:  # every sender here names the call; this one is from elsewhere
+            log.warning("A control message without a call was ignored: %r", message.get("action"))
+            return
+        for handle in self.handlers.get(str(message["call"]), ()):
             task = asyncio.get_running_loop().create_task(self._handle(handle, message))
             self._handling.add(task)
             task.add_done_callback(self._handling.discard)

@@ -153,3 +153,15 @@ async def test_ending_calls_opens_no_redis_connection_and_the_others_still_hear(
     assert server.info("stats")["total_connections_received"] == opened
     await stop(*tasks.values())
     await layer.flush()
+
+
+async def test_a_message_that_names_no_call_is_ignored_with_a_warning(layer, caplog):
+    heard = Heard()
+    task = await listening("call-1", heard)
+    receiver = live_control._RECEIVERS[asyncio.get_running_loop()]
+    await layer.send(receiver.channel, {"type": "live.control", "action": "hangup"})
+    await live_control.send_control("call-1", "machine")
+    assert (await heard.next())["action"] == "machine"
+    assert heard.messages == [{"type": "live.control", "call": "call-1", "action": "machine", "sender": ""}]
+    assert "A control message without a call was ignored: 'hangup'" in caplog.text
+    await stop(task)
