@@ -105,15 +105,18 @@ async def _receiver(layer: Any) -> _Receiver:
     return receiver
 
 
-async def listen_control(call_uuid: str, handle: Handler) -> None:
-    """Hand every control message for the call to ``handle``, until cancelled.
+async def listen_control(call_uuid: str, handle: Handler, joined: asyncio.Event | None = None) -> None:
+    """Hand every control message for the call to ``handle``, until cancelled; ``joined`` is set once the call's
+    group holds the process's channel (from then on no message for the call is missed).
 
     The call's group gets the process's channel (a failed join is retried with backoff, each outage logged once);
     cancelled, the handler is removed, and the group entry too when no other socket of this process holds the call
     (bounded). The process's receiver stops when it holds no call.
     """
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None:  # no layer, no message to miss
+        if joined is not None:
+            joined.set()
         return
     receiver = await _receiver(layer)
     receiver.handlers.setdefault(call_uuid, []).append(handle)
@@ -129,6 +132,8 @@ async def listen_control(call_uuid: str, handle: Handler) -> None:
                 await asyncio.sleep(_backoff(failures))
                 failures += 1
         outage.worked()
+        if joined is not None:
+            joined.set()
         await asyncio.Event().wait()  # until cancelled
     finally:
         await _leave(receiver, call_uuid, handle)

@@ -168,6 +168,11 @@ def _load_history(call: LiveCall) -> LiveCall:
     return replace(call, history=history, next_sequence=turns[-1][4] if turns else 0, reconnect=True)
 
 
+def _answered_by(call_id: int) -> str:
+    """What machine detection has recorded for the call so far (``""``, ``human``, ``voicemail``, ``unknown``)."""
+    return Call.objects.filter(pk=call_id).values_list("answered_by", flat=True).first() or ""
+
+
 def _stream_started(call_id: int, stream_id: str, at: datetime, replaces: str = "") -> StreamStart:
     """Record that ``stream_id`` carries the call since ``at``, unless the call has ended or a newer stream was
     recorded meanwhile: only over no stream, itself, the one it ``replaces``, or a stream not newer than ``at``
@@ -241,6 +246,7 @@ def _end_stream(call_id: int, stream_id: str, recording_path: str, metrics: dict
 
 load_call = on_db_threads(_load_call, "setup")
 load_history = on_db_threads(_load_history, "setup")
+answered_by = on_db_threads(_answered_by, "setup")
 stream_started = on_db_threads(_stream_started)
 save_turn = on_db_threads(_save_turn)
 save_tool_calls = on_db_threads(_save_tool_calls)

@@ -69,6 +69,7 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
     live_call: records.LiveCall | None = None
     runner: CallRunner | ListenRunner | None = None
     _control: asyncio.Task | None = None
+    _verdict: asyncio.Task | None = None  # an outbound call's late read of the machine-detection verdict
     _telling: asyncio.Task | None = None  # the "replace" message to other processes (kept until sent)
     _stopping: asyncio.Task | None = None  # the runner's stop, started when the socket went away under it
     _replaced = False
@@ -195,9 +196,24 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
         else:
             self.runner = self._agent_runner(call, start.stream_id)
         _RUNNING[self.call_uuid] = self
-        listening = live_control.listen_control(self.call_uuid, self._on_control)
+        joined = asyncio.Event()
+        listening = live_control.listen_control(self.call_uuid, self._on_control, joined)
         self._control = asyncio.get_running_loop().create_task(listening)
         await self.runner.start()
+        if call.outbound and call.mode != "listen" and call.answered_by != "voicemail":
+            self._verdict = asyncio.get_running_loop().create_task(self._late_machine_verdict(call.id, joined))
+
+    async def _late_machine_verdict(self, call_id: int, joined: asyncio.Event) -> None:
+        """Machine detection's verdict, recorded after ``connect`` read the call but before its control group held
+        this process, was told to nobody: read it once the group does (one query, outbound calls only)."""
+        await joined.wait()
+        try:
+            answered_by = await records.answered_by(call_id)
+        except Exception as exc:  # the database at its limit: the control message is the other way it arrives
+            log.warning("Call %s: could not read the machine-detection verdict: %s", self.call_uuid, exc)
+            return
+        if answered_by == "voicemail" and self.runner:
+            self.runner.machine_answered()
 
     def _agent_runner(self, call: records.LiveCall, stream_id: str) -> CallRunner:
         return CallRunner(
@@ -269,9 +285,10 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
     async def _teardown(self) -> None:
         if self._telling is not None:  # bounded: calls.live never waits long
             await asyncio.gather(self._telling, return_exceptions=True)
-        if self._control is not None:
-            self._control.cancel()
-            await asyncio.gather(self._control, return_exceptions=True)
+        for side in (self._control, self._verdict):
+            if side is not None:
+                side.cancel()
+                await asyncio.gather(side, return_exceptions=True)
         if _RUNNING.get(self.call_uuid) is self:
             del _RUNNING[self.call_uuid]
         if self.runner:
@@ -280,4 +297,4 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
             await asyncio.gather(self._stopping, return_exceptions=True)
         # The server's protocol objects and this consumer may sit in reference cycles of their own: what the call
         # held is let go here, so that it is freed now rather than by the cyclic collector's next full pass.
-        self.runner = self.live_call = self._control = self._telling = self._stopping = None
+        self.runner = self.live_call = self._control = self._verdict = self._telling = self._stopping = None

@@ -137,8 +137,9 @@ class Session:
 
     # -- an answering machine (outbound calls) --
     def _on_MachineAnswered(self, event: MachineAnswered) -> list[Action]:
-        """Stop talking to the machine; hang up, or wait for its beep to leave the voicemail message."""
-        if self.state is State.ENDING:
+        """Stop talking to the machine; hang up, or wait for its beep to leave the voicemail message. Heard twice
+        (the control message and the late read of the verdict), the second changes nothing."""
+        if self.state in (State.ENDING, State.ENDED, State.VOICEMAIL):
             return []
         if self.config.voicemail_action == "hangup" or not self.config.voicemail_message.strip():
             self.state = State.ENDED

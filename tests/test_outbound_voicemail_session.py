@@ -61,3 +61,14 @@ def test_machine_verdict_while_saying_goodbye_changes_nothing():
     session = greeting_session()
     session.state = State.ENDING
     assert session.handle(MachineAnswered()) == []
+
+
+def test_a_second_machine_verdict_changes_nothing():
+    """The control message and the late read of the verdict (streaming/consumers.py) may both arrive."""
+    session = greeting_session()
+    assert session.handle(MachineAnswered()) == [Interrupt(), StopSilenceTimer(), AwaitBeep()]
+    assert session.handle(MachineAnswered()) == []
+    assert session.state is State.VOICEMAIL
+    assert session.handle(MachineQuiet()) == [Say(MESSAGE, "voicemail")]
+    assert session.handle(PlaybackDone("voicemail")) == [HangUp("voicemail left")]
+    assert session.handle(MachineAnswered()) == []
