@@ -149,7 +149,8 @@ async def _leave(receiver: _Receiver, call_uuid: str, handle: Handler) -> None:
     if not receiver.handlers and receiver.task is not None:  # the process holds no call: nothing to receive
         receiver.task.cancel()
         receiver.task = None
-        _RECEIVERS.pop(asyncio.get_running_loop(), None)
+        if _RECEIVERS.get(loop := asyncio.get_running_loop()) is receiver:
+            del _RECEIVERS[loop]
     try:
         await asyncio.wait_for(receiver.layer.group_discard(control_group(call_uuid), receiver.channel), SEND_TIMEOUT)
     except Exception as exc:

@@ -83,7 +83,7 @@ class PlivoStreamConsumer(AsyncWebsocketConsumer):
         listener cancelled) always runs; Channels would skip ``disconnect()`` when a handler raises.
         """
         self.scope = scope
-        self.channel_layer = None  # no layer receive in the consumer loop; see _listen_for_control
+        self.channel_layer = None  # no layer receive in the consumer loop: control comes through calls.live_control
         self._asgi_send = send
         self.sender_id = uuid.uuid4().hex
         self.opened_at = time.monotonic()
