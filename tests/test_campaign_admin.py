@@ -93,3 +93,24 @@ def test_do_not_call_numbers_are_normalized(admin_client):
     assert DoNotCall.objects.get().number == "+14155550177"
     response = admin_client.post("/admin/calls/donotcall/add/", {"number": "4155550177", "reason": ""})
     assert "has no country code" in response.content.decode()
+
+
+def test_another_list_uploaded_on_a_campaign_is_added_after_its_rows(admin_client, plivo_api):
+    agent = campaign_agent()
+    admin_client.post("/admin/calls/campaign/add/", form(agent, b"phone,name\n+14155550150,Ana\n"))
+    campaign = Campaign.objects.get()
+    response = admin_client.post(
+        f"/admin/calls/campaign/{campaign.pk}/change/",
+        form(agent, b"phone,name\n+14155550160,Cy\n+14155550150,Ana\n"),
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "2 row(s) read: 1 to call, 0 skipped, 1 duplicate(s)." in page
+    assert "<li>Line 3: +14155550150 — Already in the campaign (an earlier list): the number is called once." in page
+    assert list(campaign.rows.values_list("position", "phone")) == [(2, "+14155550150"), (4, "+14155550160")]
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.COMPLETED)
+    response = admin_client.post(
+        f"/admin/calls/campaign/{campaign.pk}/change/", form(agent, b"phone,name\n+14155550170,Di\n")
+    )
+    assert "This campaign is completed: create a new campaign to call more." in response.content.decode()
+    assert campaign.rows.count() == 2

@@ -155,3 +155,62 @@ def test_bad_input_is_refused_with_nothing_stored(caller, plivo_api):
     reader = Api(new_key(ApiKey.Scope.READ))
     assert reader.post("/api/v1/campaigns", {"name": "x"}).status_code == 403
     assert reader.get("/api/v1/campaigns/999").json() == error("not_found", "No campaign with this id.")
+
+
+def test_a_list_added_to_a_running_campaign_is_called_after_its_rows(caller, plivo_api):
+    agent = campaign_agent()
+    created = caller.post(
+        "/api/v1/campaigns",
+        {"name": "Grow", "agent": agent.slug, "rows": [{"phone": "+14155550150", "name": "Ana"}], "start": True},
+    ).json()
+    rows_url = f"/api/v1/campaigns/{created['id']}/rows"
+    added = caller.post(rows_url, {"rows": [{"phone": "+14155550160", "name": "Cy"}, {"phone": "+14155550150"}]})
+    assert added.status_code == 201, added.json()
+    data = added.json()
+    assert (data["id"], data["status"], data["progress"]["total"]) == (created["id"], "running", 2)
+    assert data["import"] == {
+        "lines": 2,
+        "to_call": 1,
+        "skipped": 0,
+        "duplicates": 1,
+        "problems": [
+            {
+                "line": 2,  # JSON rows count from 1
+                "phone": "+14155550150",
+                "error": "Already in the campaign (an earlier list): the number is called once.",
+                "stored": "duplicate",
+            }
+        ],
+    }
+    upload = io.BytesIO(b"phone,name\n+14155550170,Di\n")
+    upload.name = "more.csv"
+    response = Client().post(rows_url, {"file": upload}, headers={"Authorization": f"Bearer {caller.key}"})
+    assert (response.status_code, response.json()["import"]["to_call"]) == (201, 1)
+    listed = caller.get(rows_url).json()["results"]
+    # each list's lines go on after the rows already there: 1 | 1 + 1 | 2 + 2 (the CSV's header is its line 1)
+    assert [(r["line"], r["phone"]) for r in listed] == [(1, "+14155550150"), (2, "+14155550160"), (4, "+14155550170")]
+
+
+def test_adding_a_list_is_refused_clearly(caller, plivo_api):
+    agent = campaign_agent()
+    created = caller.post(
+        "/api/v1/campaigns", {"name": "Done", "agent": agent.slug, "rows": [{"phone": "+14155550150", "name": "A"}]}
+    ).json()
+    rows_url = f"/api/v1/campaigns/{created['id']}/rows"
+    reader = Api(new_key(ApiKey.Scope.READ))
+    assert reader.post(rows_url, {"rows": [{"phone": "+14155550160"}]}).status_code == 403
+    refused = caller.post(rows_url, {})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["fields"] == {"rows": "Give the list either as `rows` (JSON) or as `file` (CSV)."}
+    empty = caller.post(rows_url, {"rows": []})
+    assert empty.status_code == 400
+    message = 'Give the rows as a non-empty list of objects, e.g. [{"phone": "+14155550199"}].'
+    assert empty.json() == error("invalid_list", message, {"rows": message})
+    assert caller.post("/api/v1/campaigns/999999/rows", {"rows": [{"phone": "+14155550160"}]}).status_code == 404
+    assert caller.post(f"/api/v1/campaigns/{created['id']}/cancel").status_code == 200
+    closed = caller.post(rows_url, {"rows": [{"phone": "+14155550160", "name": "Cy"}]})
+    assert closed.status_code == 409
+    assert closed.json() == error(
+        "invalid_state", "This campaign is cancelled: it takes no more rows. Create a new campaign."
+    )
+    assert Campaign.objects.get().rows.count() == 1

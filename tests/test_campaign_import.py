@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from calls.campaign_models import Campaign, CampaignRow, DoNotCall
-from calls.campaigns.csv_import import CsvRefused, import_csv, import_json
+from calls.campaigns.csv_import import CampaignClosed, CsvRefused, import_csv, import_json
 from tests.factories import make_agent
 
 pytestmark = pytest.mark.django_db
@@ -119,3 +119,31 @@ def test_semicolons_a_bom_and_json_rows(campaign):
     ]
     assert other.rows.get(position=1).variables == {"name": "Ana", "order": "7"}
     assert other.rows.get(position=3).phone == "line 3"
+
+
+def test_a_second_list_is_appended_after_the_first_and_numbers_already_there_are_called_once(campaign):
+    import_csv(campaign, b"phone,name,order\n+14155550150,Ana,A1\nbad,Bo,A2\n")
+    report = import_csv(
+        campaign, b"phone,name,order\n+14155550160,Cy,B1\n+1 415 555 0150,Ana,B2\n+14155550160,Cy,B3\nbad,Di,B4\n"
+    )
+    assert (report.lines, report.created, report.skipped, report.duplicates) == (4, 1, 1, 2)
+    assert [(p.line, p.phone, p.error, p.stored) for p in report.problems] == [
+        (3, "+1 415 555 0150", "Already in the campaign (an earlier list): the number is called once.", "duplicate"),
+        (4, "+14155550160", "Duplicate of line 2: the number is called once.", "duplicate"),
+        (5, "bad", "“bad” is not a phone number. Write it with its country code, e.g. +1 415 555 0100.", "skipped"),
+    ]
+    assert list(campaign.rows.order_by("position").values_list("position", "phone", "status", "variables")) == [
+        (2, "+14155550150", "pending", {"name": "Ana", "order": "A1"}),
+        (3, "bad", "skipped", {"name": "Bo", "order": "A2"}),
+        (5, "+14155550160", "pending", {"name": "Cy", "order": "B1"}),
+        (8, "line 8", "skipped", {"name": "Di", "order": "B4"}),  # "bad" is taken: the position names it
+    ]
+
+
+@pytest.mark.parametrize("status", [Campaign.Status.CANCELLED, Campaign.Status.COMPLETED])
+def test_a_cancelled_or_completed_campaign_takes_no_more_rows(campaign, status):
+    import_csv(campaign, b"phone,name,order\n+14155550150,Ana,A1\n")
+    Campaign.objects.filter(pk=campaign.pk).update(status=status)
+    with pytest.raises(CampaignClosed, match=f"This campaign is {status}: it takes no more rows"):
+        import_json(campaign, [{"phone": "+14155550160", "name": "Cy", "order": "B1"}])
+    assert list(campaign.rows.values_list("phone", flat=True)) == ["+14155550150"]

@@ -251,9 +251,52 @@ CampaignResume = action_view("resume", "Resume a paused campaign")
 CampaignCancel = action_view("cancel", "Cancel (rows not yet called are cancelled)")
 
 
+class AddRowsSerializer(serializers.Serializer):
+    rows = serializers.JSONField(required=False, help_text='JSON: [{"phone": "+14155550199", "name": "Ana"}, …]')
+    file = serializers.FileField(required=False, help_text="Multipart: the CSV (a phone column plus variables).")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("rows" in attrs) == ("file" in attrs):
+            raise serializers.ValidationError({"rows": "Give the list either as `rows` (JSON) or as `file` (CSV)."})
+        return attrs
+
+
 class CampaignRows(generics.GenericAPIView):
+    permission_classes = [HasApiKey, CanPlaceCalls]  # reading needs any key, adding rows the "call" scope
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
     pagination_class = RowCursor
     serializer_class = RowSerializer
+
+    @extend_schema(
+        operation_id="campaigns_rows_add",
+        summary="Add a list to a campaign (after its rows; a draft, running or paused campaign)",
+        description="JSON with `rows`, or multipart with `file`, checked like the list a campaign is created with. "
+        "A number already in the campaign is reported as a duplicate and called once; the new rows' `line` goes on "
+        "after the last row's. A running campaign calls them in its next ticks. 409 for a cancelled or completed "
+        "campaign. The answer is the campaign with the list's `import` report.",
+        request={"application/json": AddRowsSerializer, "multipart/form-data": AddRowsSerializer},
+        responses={201: CampaignSerializer, 409: ERROR, **ERRORS},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        campaign = get_campaign(pk)
+        data = AddRowsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        try:
+            records = (
+                csv_import.read_csv(values["file"].read(), campaign.agent)
+                if "file" in values
+                else csv_import.json_records(values["rows"])
+            )
+        except csv_import.CsvRefused as exc:
+            raise ApiError("invalid_list", exc.message, "file" if "file" in values else "rows") from None
+        try:
+            report = csv_import.import_records(campaign, records)
+        except csv_import.CampaignClosed as exc:
+            raise ApiError("invalid_state", exc.message, None, 409) from None
+        campaign = get_campaign(pk)
+        body = CampaignSerializer(campaign, context={"request": request}).data | {"import": report.as_dict()}
+        return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         operation_id="campaigns_rows",

@@ -29,7 +29,8 @@ class CampaignForm(forms.ModelForm):
         required=False,
         label="List (CSV)",
         help_text="A “phone” column (with country code, e.g. +14155550199) and one column per variable the agent's "
-        "lines use, e.g. phone,name. UTF-8. Bad rows are kept as skipped with their reason.",
+        "lines use, e.g. phone,name. UTF-8. Bad rows are kept as skipped with their reason. On a campaign that "
+        "has its list: another list, added after it (numbers already in the campaign are called once).",
     )
 
     class Meta:
@@ -44,11 +45,11 @@ class CampaignForm(forms.ModelForm):
         for name, message in problems.items():
             self.add_error(name, message)
         upload = data.get("csv_file")
-        adding = self.instance.pk is None or not self.instance.rows.exists()
+        closed = self.instance.status in (Campaign.Status.CANCELLED, Campaign.Status.COMPLETED)
         if upload is None and self.instance.pk is None:
             self.add_error("csv_file", "Upload the list to call.")
-        elif upload is not None and not adding:
-            self.add_error("csv_file", "This campaign has its list already: create a new campaign for another.")
+        elif upload is not None and closed:
+            self.add_error("csv_file", f"This campaign is {self.instance.status}: create a new campaign to call more.")
         elif upload is not None and data.get("agent") is not None:
             try:
                 self.records = csv_import.read_csv(upload.read(), data["agent"])
@@ -158,7 +159,11 @@ class CampaignAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         records = getattr(form, "records", None)
         if records is not None:
-            report = csv_import.import_records(obj, records)
+            try:
+                report = csv_import.import_records(obj, records)  # a campaign with rows: appended after them
+            except csv_import.CampaignClosed as exc:  # it ended between the form's check and now
+                self.message_user(request, exc.message, messages.ERROR)
+                return
             self.message_user(
                 request, report_message(report), messages.WARNING if report.problems else messages.SUCCESS
             )

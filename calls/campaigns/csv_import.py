@@ -4,14 +4,15 @@ Problems with the whole file (not UTF-8, no ``phone`` column, a column that is n
 agent's lines need with no column, too big) refuse the upload: nothing is stored. Problems with one row never stop
 the others and are never dropped: the row is stored as ``skipped`` with its error (a do-not-call number too, with
 the outcome ``do-not-call``), except a repeated number, which is called once and reported as a duplicate of its
-first line. ``ImportReport.problems`` lists every such row with its line number and reason.
+first line. ``ImportReport.problems`` lists every such row with its line number and reason. A second list for the
+same campaign is appended after the first (a number already in the campaign is a duplicate).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,30 +182,28 @@ def check_row(record: dict[str, Any], needed: list[str], fixed_zone: str) -> tup
     return phone, variables, errors
 
 
+class CampaignClosed(Exception):
+    """A cancelled or completed campaign takes no more rows."""
+
+    def __init__(self, campaign: Campaign) -> None:
+        self.message = f"This campaign is {campaign.status}: it takes no more rows. Create a new campaign."
+        super().__init__(self.message)
+
+
 def import_records(campaign: Campaign, records: list[tuple[int, dict[str, Any]]]) -> ImportReport:
-    """Store the records as the campaign's rows (one transaction); the report of what became of each."""
+    """Store the records as the campaign's rows (one transaction, the campaign locked); the report of what became
+    of each. A campaign that has rows already gets them appended (a draft, running or paused one: a running one
+    calls them in its next ticks), after its last row; a number already in the campaign is reported as a duplicate
+    and called once. Raises ``CampaignClosed`` for a cancelled or completed campaign (nothing stored)."""
     needed, report = needed_variables(campaign.agent), ImportReport(lines=len(records))
-    rows: list[CampaignRow] = []
-    first_line: dict[str, int] = dict(campaign.rows.values_list("phone", "position"))
-    for line, record in records:
-        raw = str(record.get(PHONE, "") or "")
-        phone, variables, errors = check_row(dict(record), needed, campaign.timezone)
-        if phone and phone in first_line:
-            report.duplicates += 1
-            error = f"Duplicate of line {first_line[phone]}: the number is called once."
-            report.problems.append(Problem(line, raw, error, "duplicate"))
-            continue
-        row = CampaignRow(campaign=campaign, position=line, phone=phone, variables=variables)
-        if phone:
-            row.timezone = zone_key(number_zones(phone))
-        if errors:
-            row.status, row.error = CampaignRow.Status.SKIPPED, " ".join(errors)[:300]
-            row.phone = stored_phone(raw, line, first_line)
-            report.problems.append(Problem(line, raw, " ".join(errors), "skipped"))
-        first_line[row.phone] = line
-        rows.append(row)
-    mark_do_not_call(rows, report)
     with transaction.atomic():
+        locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if locked.status in (Campaign.Status.CANCELLED, Campaign.Status.COMPLETED):
+            raise CampaignClosed(locked)
+        earlier = dict(campaign.rows.values_list("phone", "position"))
+        after = max(earlier.values(), default=0)  # positions go on after the rows already there
+        rows = _rows(campaign, records, needed, earlier, after, report)
+        mark_do_not_call(rows, report)
         CampaignRow.objects.bulk_create(rows, batch_size=1000)
     report.created = sum(r.status == CampaignRow.Status.PENDING for r in rows)
     report.skipped = len(rows) - report.created
@@ -212,10 +211,44 @@ def import_records(campaign: Campaign, records: list[tuple[int, dict[str, Any]]]
     return report
 
 
-def stored_phone(raw: str, line: int, taken: Mapping[str, int]) -> str:
+def _rows(
+    campaign: Campaign,
+    records: list[tuple[int, dict[str, Any]]],
+    needed: list[str],
+    earlier: dict[str, int],
+    after: int,
+    report: ImportReport,
+) -> list[CampaignRow]:
+    rows: list[CampaignRow] = []
+    first_line: dict[str, int] = {}  # this list's numbers → their line in it
+    for line, record in records:
+        raw = str(record.get(PHONE, "") or "")
+        phone, variables, errors = check_row(dict(record), needed, campaign.timezone)
+        if phone and (phone in first_line or phone in earlier):
+            report.duplicates += 1
+            error = (
+                f"Duplicate of line {first_line[phone]}: the number is called once."
+                if phone in first_line
+                else "Already in the campaign (an earlier list): the number is called once."
+            )
+            report.problems.append(Problem(line, raw, error, "duplicate"))
+            continue
+        row = CampaignRow(campaign=campaign, position=after + line, phone=phone, variables=variables)
+        if phone:
+            row.timezone = zone_key(number_zones(phone))
+        if errors:
+            row.status, row.error = CampaignRow.Status.SKIPPED, " ".join(errors)[:300]
+            row.phone = stored_phone(raw, after + line, earlier.keys() | first_line.keys())
+            report.problems.append(Problem(line, raw, " ".join(errors), "skipped"))
+        first_line[row.phone] = line
+        rows.append(row)
+    return rows
+
+
+def stored_phone(raw: str, position: int, taken: Collection[str]) -> str:
     """What a skipped row with an invalid number stores as its phone: the text as written, unique per campaign."""
     text = raw.strip()[:16]
-    return text if text and text not in taken else f"line {line}"[:16]
+    return text if text and text not in taken else f"line {position}"[:16]
 
 
 def mark_do_not_call(rows: list[CampaignRow], report: ImportReport) -> None:
