@@ -19,13 +19,14 @@ R = TypeVar("R")
 def weak_callback(method: Callable[P, R]) -> Callable[P, R]:
     """``method`` (a bound method) called through a weak reference to its object. Calling it after the object is
     gone raises ``ReferenceError``: the parts never outlive their runner, so that would be a bug, not a state."""
-    ref = weakref.WeakMethod(method)  # a bound method, as the docstring says
-    name = method.__qualname__  # not ``method`` itself: the closure would hold the object
+    owner = weakref.ref(method.__self__)  # type: ignore[attr-defined]  # a bound method, as the docstring says
+    func = method.__func__  # type: ignore[attr-defined]  # kept, not a bound method (it would hold the object)
+    name = method.__qualname__
 
-    def call(*args: P.args, **kwargs: P.kwargs) -> R:
-        bound = ref()
-        if bound is None:
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:  # per audio event: no bound method built per call
+        obj = owner()
+        if obj is None:
             raise ReferenceError(f"{name}: its object is gone")
-        return bound(*args, **kwargs)
+        return func(obj, *args, **kwargs)
 
     return call

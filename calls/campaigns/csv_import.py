@@ -238,17 +238,18 @@ def _rows(
             row.timezone = zone_key(number_zones(phone))
         if errors:
             row.status, row.error = CampaignRow.Status.SKIPPED, " ".join(errors)[:300]
-            row.phone = stored_phone(raw, after + line, earlier.keys() | first_line.keys())
+            row.phone = stored_phone(raw, after + line, earlier, first_line)
             report.problems.append(Problem(line, raw, " ".join(errors), "skipped"))
         first_line[row.phone] = line
         rows.append(row)
     return rows
 
 
-def stored_phone(raw: str, position: int, taken: Collection[str]) -> str:
-    """What a skipped row with an invalid number stores as its phone: the text as written, unique per campaign."""
+def stored_phone(raw: str, position: int, *taken: Collection[str]) -> str:
+    """What a skipped row with an invalid number stores as its phone: the text as written, unique per campaign
+    (``taken``: the phones already in it, looked up in place: a long list of bad rows copies nothing)."""
     text = raw.strip()[:16]
-    return text if text and text not in taken else f"line {position}"[:16]
+    return text if text and not any(text in phones for phones in taken) else f"line {position}"[:16]
 
 
 def mark_do_not_call(rows: list[CampaignRow], report: ImportReport) -> None:
